@@ -1,0 +1,1 @@
+"""Component invocation: the ComponentInvoker protocol, mocks and WebAssembly."""

@@ -1,0 +1,128 @@
+"""IngressEnvelope: the canonical form of one inbound turn (spec §4.4)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import ActivityError
+from .ids import is_valid_endpoint_id, is_valid_id
+from .tenancy import ReplyScope, TenantCtx
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENV = "local"
+DEFAULT_TENANT_ID = "tenant.default"
+
+
+@dataclass(frozen=True, slots=True)
+class IngressEnvelope:
+    """Everything the flow runner needs about a turn. Call :meth:`canonicalize` before use."""
+
+    tenant: str
+    flow_id: str
+    env: str | None = None
+    pack_id: str | None = None
+    flow_type: str | None = None
+    action: str | None = None
+    session_hint: str | None = None
+    provider: str | None = None
+    messaging_endpoint_id: str | None = None
+    channel: str | None = None
+    conversation: str | None = None
+    user: str | None = None
+    entry_node: str | None = None
+    activity_id: str | None = None
+    timestamp: str | None = None
+    payload: Any = None
+    metadata: Any = None
+    reply_scope: ReplyScope | None = None
+
+    def canonical_session_hint(self) -> str:
+        """``tenant:provider:channel:conversation:user`` with literal placeholders."""
+        return ":".join(
+            (
+                self.tenant,
+                self.provider or "provider",
+                self.channel or "channel",
+                self.conversation or "conversation",
+                self.user or "user",
+            )
+        )
+
+    def canonicalize(self) -> IngressEnvelope:
+        """Fill defaults and derive the session hint; applying it twice changes nothing."""
+        provider = self.provider or "provider"
+        channel = self.channel or self.flow_id
+        conversation = self.conversation or channel
+        user = self.user or self.session_hint or self.activity_id or "user"
+        endpoint = self.messaging_endpoint_id
+        if endpoint is not None and not is_valid_endpoint_id(endpoint):
+            log.warning(
+                "dropping invalid messaging_endpoint_id %r; the turn runs unscoped",
+                endpoint,
+                extra={"tenant": self.tenant},
+            )
+            endpoint = None
+        filled = replace(
+            self,
+            provider=provider,
+            channel=channel,
+            conversation=conversation,
+            user=user,
+            messaging_endpoint_id=endpoint,
+        )
+        base = self.session_hint or filled.canonical_session_hint()
+        if endpoint is not None:
+            prefix = f"ep={endpoint}::"
+            if not base.startswith(prefix):
+                base = prefix + base
+        scope = self.reply_scope or ReplyScope(conversation=conversation)
+        return replace(filled, session_hint=base, reply_scope=scope)
+
+    def effective_session_hint(self) -> str:
+        return self.session_hint or self.canonical_session_hint()
+
+    def tenant_ctx(self) -> TenantCtx:
+        """The tenant context secrets, stores and components see for this turn."""
+        env = self.env if self.env and is_valid_id(self.env) else DEFAULT_ENV
+        tenant = self.tenant if is_valid_id(self.tenant) else DEFAULT_TENANT_ID
+        attributes = {}
+        if self.messaging_endpoint_id is not None:
+            attributes["messaging_endpoint_id"] = self.messaging_endpoint_id
+        return TenantCtx(
+            env=env,
+            tenant=tenant,
+            session=self.session_hint,
+            flow=self.flow_id,
+            provider=self.provider,
+            attributes=attributes,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "reply_scope":
+                if value is not None:
+                    out["reply_scope"] = value.to_dict()
+            elif value is not None or item.name == "payload":
+                out[item.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, value: Any) -> IngressEnvelope:
+        if not isinstance(value, dict):
+            raise ActivityError("invalid ingress payload: expected a JSON object")
+        known = {item.name for item in fields(cls)}
+        data = {key: item for key, item in value.items() if key in known}
+        for key in ("tenant", "flow_id"):
+            if not isinstance(data.get(key), str):
+                raise ActivityError(f"invalid ingress payload: missing string field `{key}`")
+        scope = data.pop("reply_scope", None)
+        try:
+            reply_scope = ReplyScope.from_dict(scope) if isinstance(scope, dict) else None
+        except KeyError as exc:
+            raise ActivityError("invalid ingress payload: reply_scope lacks `conversation`") from exc
+        return cls(reply_scope=reply_scope, **data)

@@ -1,0 +1,1 @@
+"""Flows: the runtime model, the YGTC compiler, the engine that walks nodes."""

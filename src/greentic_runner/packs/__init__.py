@@ -1,0 +1,1 @@
+"""Packs: pack directories and .gtpack archives, loaded into one runtime model."""
