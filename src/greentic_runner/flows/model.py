@@ -72,6 +72,9 @@ class Node:
     err_map: Any = None
     component_ref: str | None = None  # from resolve sidecars / summaries (component.exec)
     source_ref: str | None = None  # human-readable source, e.g. "oci://…", for errors
+    # Reserved node keys the model does not interpret itself (telemetry, retry, timeout,
+    # when, annotations, meta, conversational), kept verbatim for observers and tools.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,10 @@ class Flow:
     tags: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # file the flow came from, for error messages
+    # ``{name: node id | value}``; the compiler always records ``default`` = the start node.
+    entrypoints: dict[str, Any] = field(default_factory=dict)
+    # Flow-level extras: ``meta`` and ``greentic.slot_schema`` (the Fast2Flow slot list).
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def start_node(self) -> str | None:
