@@ -124,5 +124,7 @@ class IngressEnvelope:
         try:
             reply_scope = ReplyScope.from_dict(scope) if isinstance(scope, dict) else None
         except KeyError as exc:
-            raise ActivityError("invalid ingress payload: reply_scope lacks `conversation`") from exc
+            raise ActivityError(
+                "invalid ingress payload: reply_scope lacks `conversation`"
+            ) from exc
         return cls(reply_scope=reply_scope, **data)

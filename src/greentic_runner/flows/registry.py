@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..errors import FlowError
 from ..packs.pack import FlowDescriptor, PackRuntime
@@ -65,6 +65,6 @@ class FlowRegistry:
         )
 
 
-def _unique(candidates: object) -> FlowDescriptor | None:
-    found: list[FlowDescriptor] = list(candidates)  # type: ignore[call-overload]
+def _unique(candidates: Iterable[FlowDescriptor]) -> FlowDescriptor | None:
+    found = list(candidates)
     return found[0] if len(found) == 1 else None

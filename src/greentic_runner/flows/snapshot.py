@@ -52,9 +52,7 @@ class ExecutionState:
         if not isinstance(doc, dict):
             raise FlowError("execution state must be a JSON object")
         nodes = {
-            node: NodeOutput(
-                bool(out.get("ok", True)), out.get("payload"), out.get("meta")
-            )
+            node: NodeOutput(bool(out.get("ok", True)), out.get("payload"), out.get("meta"))
             for node, out in (doc.get("nodes") or {}).items()
             if isinstance(out, dict)
         }

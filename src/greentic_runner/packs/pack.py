@@ -71,6 +71,7 @@ class PackRuntime:
     has_manifest: bool = True
     signature_status: str = "unsigned"
     _provider_registry: Any = field(default=None, repr=False)
+    identify_hints: dict[str, Any] = field(default_factory=dict, repr=False)  # probe cache
 
     @property
     def metadata(self) -> PackMetadata:

@@ -1,0 +1,202 @@
+"""Tenant runtimes and the copy-on-write map of the active ones (spec §2.1, §2.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .components.invoker import ComponentInvoker
+from .config import HostConfig
+from .errors import PackError, SecretsError, TenantError
+from .flows.registry import FlowRegistry
+from .flows.resume import FlowResumeStore
+from .flows.runner import Engine
+from .packs.pack import PackRuntime
+from .secrets import RUNNER_PACK, SecretsManager, not_found
+from .storage.session import SessionStore
+from .storage.state import StateStore
+from .tenancy import TenantCtx
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeKey:
+    """The legacy key has no rollout ids; a revision key has all three."""
+
+    tenant: str
+    deployment_id: str | None = None
+    bundle_id: str | None = None
+    revision_id: str | None = None
+
+    @classmethod
+    def revision(cls, tenant: str, deployment: str, bundle: str, revision: str) -> RuntimeKey:
+        return cls(tenant, deployment, bundle, revision)
+
+    @property
+    def is_revision(self) -> bool:
+        return self.revision_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutIds:
+    deployment_id: str | None = None
+    bundle_id: str | None = None
+    revision_id: str | None = None
+    customer_id: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class TenantRuntime:
+    """A tenant's main pack plus ordered overlays, their engine and stores."""
+
+    tenant: str
+    config: HostConfig
+    packs: list[PackRuntime]
+    engine: Engine
+    session_store: SessionStore
+    state_store: StateStore
+    invoker: ComponentInvoker
+    secrets: SecretsManager
+    rollout: RolloutIds = RolloutIds()
+    timers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    resume: FlowResumeStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.packs:
+            raise PackError(f"tenant runtime for {self.tenant} requires at least one pack")
+        self.resume = FlowResumeStore(self.session_store)
+
+    @property
+    def registry(self) -> FlowRegistry:
+        return self.engine.registry
+
+    @property
+    def main_pack(self) -> PackRuntime:
+        return self.packs[0]
+
+    @property
+    def overlays(self) -> list[PackRuntime]:
+        return self.packs[1:]
+
+    @property
+    def digest(self) -> str | None:
+        return self.main_pack.digest
+
+    @property
+    def overlay_digests(self) -> list[str | None]:
+        return [pack.digest for pack in self.overlays]
+
+    def pack_for_component(self, component_ref: str) -> PackRuntime | None:
+        return next((p for p in self.packs if component_ref in p.components), None)
+
+    async def get_secret(self, key: str) -> str:
+        """A runtime-level secret, subject to the bindings policy."""
+        if not self.config.secrets_policy.is_allowed(key):
+            raise SecretsError(f"secret {key} is not permitted by bindings policy")
+        ctx = TenantCtx(env="local", tenant=self.tenant)
+        value = await self.secrets.get(ctx, RUNNER_PACK, key)
+        if value is None:
+            raise not_found(key)
+        return value
+
+    def close(self) -> None:
+        """Cancel the runtime's timer tasks (called when it leaves the active map)."""
+        for task in self.timers:
+            task.cancel()
+        self.timers.clear()
+
+
+class ActivePacks:
+    """Copy-on-write map RuntimeKey → TenantRuntime: lock-free reads, one writer at a time."""
+
+    def __init__(self) -> None:
+        self._map: Mapping[RuntimeKey, TenantRuntime] = MappingProxyType({})
+        self._write = threading.Lock()
+
+    def snapshot(self) -> Mapping[RuntimeKey, TenantRuntime]:
+        return self._map
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def load_pack(self, tenant: str) -> TenantRuntime | None:
+        return self._map.get(RuntimeKey(tenant))
+
+    def load_revision(
+        self, tenant: str, deployment: str, bundle: str, revision: str
+    ) -> TenantRuntime | None:
+        return self._map.get(RuntimeKey.revision(tenant, deployment, bundle, revision))
+
+    def _swap(self, change: dict[RuntimeKey, TenantRuntime | None]) -> list[TenantRuntime]:
+        """Apply ``change`` (None deletes); returns the runtimes that left the map."""
+        with self._write:
+            current = dict(self._map)
+            gone = []
+            for key, runtime in change.items():
+                old = current.pop(key, None)
+                if old is not None and old is not runtime:
+                    gone.append(old)
+                if runtime is not None:
+                    current[key] = runtime
+            self._map = MappingProxyType(current)
+        return gone
+
+    def insert_pack(self, tenant: str, runtime: TenantRuntime) -> None:
+        """Set the tenant's legacy runtime; revision entries stay."""
+        _close_all(self._swap({RuntimeKey(tenant): runtime}))
+
+    def insert_revision(
+        self, tenant: str, deployment: str, bundle: str, revision: str, runtime: TenantRuntime
+    ) -> None:
+        if runtime.tenant != tenant:
+            raise TenantError(
+                f"revision runtime tenant `{runtime.tenant}` does not match key tenant `{tenant}`"
+            )
+        ids = runtime.rollout
+        if (ids.deployment_id, ids.bundle_id, ids.revision_id) != (deployment, bundle, revision):
+            raise TenantError(
+                "revision runtime rollout identity (deployment="
+                f"{_debug(ids.deployment_id)}, bundle={_debug(ids.bundle_id)}, "
+                f"revision={_debug(ids.revision_id)}) does not match key "
+                f"(deployment=`{deployment}`, bundle=`{bundle}`, revision=`{revision}`)"
+            )
+        key = RuntimeKey.revision(tenant, deployment, bundle, revision)
+        _close_all(self._swap({key: runtime}))
+
+    def remove_revision(
+        self, tenant: str, deployment: str, bundle: str, revision: str
+    ) -> TenantRuntime | None:
+        """Remove and return the revision runtime; None (and no change) when absent."""
+        key = RuntimeKey.revision(tenant, deployment, bundle, revision)
+        if key not in self._map:
+            return None
+        gone = self._swap({key: None})
+        return gone[0] if gone else None
+
+    def replace_legacy(self, runtimes: Mapping[str, TenantRuntime]) -> None:
+        """Swap every legacy entry for ``runtimes``; revision entries are kept."""
+        with self._write:
+            kept = {key: rt for key, rt in self._map.items() if key.is_revision}
+            gone = [rt for key, rt in self._map.items() if not key.is_revision]
+            kept.update({RuntimeKey(tenant): rt for tenant, rt in runtimes.items()})
+            self._map = MappingProxyType(kept)
+        _close_all([rt for rt in gone if rt not in runtimes.values()])
+
+    def replace(self, runtimes: Mapping[RuntimeKey, TenantRuntime]) -> None:
+        with self._write:
+            gone = [rt for rt in self._map.values() if rt not in runtimes.values()]
+            self._map = MappingProxyType(dict(runtimes))
+        _close_all(gone)
+
+
+def _debug(value: str | None) -> str:
+    """Rust's ``{:?}`` rendering of ``Option<String>``, kept for message parity."""
+    return "None" if value is None else f'Some("{value}")'
+
+
+def _close_all(runtimes: Sequence[TenantRuntime]) -> None:
+    for runtime in runtimes:
+        runtime.close()
