@@ -12,7 +12,11 @@ from greentic_runner.errors import ActivityError
 
 def test_text_activity_has_the_reference_json_shape() -> None:
     encoded = json.loads(Activity.text("hi").to_json())
-    assert encoded == {"kind": {"kind": "message"}, "flow_type": "messaging", "payload": {"text": "hi"}}
+    assert encoded == {
+        "kind": {"kind": "message"},
+        "flow_type": "messaging",
+        "payload": {"text": "hi"},
+    }
 
 
 def test_custom_kind_nests_action_and_optional_flow_type() -> None:
@@ -106,7 +110,9 @@ def test_malformed_activities_raise_activity_error(raw: str, fragment: str) -> N
 _ids = st.none() | st.text(max_size=12)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 _kinds = st.just(ActivityKind()) | st.builds(

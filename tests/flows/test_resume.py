@@ -76,7 +76,9 @@ async def test_a_snapshot_of_another_pack_under_the_same_bucket_is_a_mismatch(
 ) -> None:
     env = envelope()
     await resume.save(env, wait(pack="pack.other"))
-    with pytest.raises(SessionError, match="^resume pack mismatch: expected pack.default, found pack.other$"):
+    with pytest.raises(
+        SessionError, match="^resume pack mismatch: expected pack.default, found pack.other$"
+    ):
         await resume.fetch(env)
 
 

@@ -66,7 +66,9 @@ async def test_continue_keeps_the_activity() -> None:
     ],
 )
 async def test_dispatch_with_pack_and_entities(directive: Any) -> None:
-    routed = await apply_fast2flow(Activity.text("show traffic"), "demo", ENABLED, Router(directive))
+    routed = await apply_fast2flow(
+        Activity.text("show traffic"), "demo", ENABLED, Router(directive)
+    )
     assert (routed.pack_id, routed.flow_id) == ("telco-x", "prefix-traffic")
     assert routed.payload == {"text": "show traffic", "fast2flow": {"entities": [{"kind": "date"}]}}
 

@@ -78,7 +78,9 @@ def test_messaging_provider_packs_never_supply_the_entry_flow() -> None:
 
 def test_several_entry_flows_of_a_type_are_ambiguous() -> None:
     packs = [make_pack("a", [flow("one"), flow("two")])]
-    with pytest.raises(RoutingError, match="^flow type messaging is ambiguous; pack_id is required$"):
+    with pytest.raises(
+        RoutingError, match="^flow type messaging is ambiguous; pack_id is required$"
+    ):
         resolve(packs, Activity.text("x"))
 
 

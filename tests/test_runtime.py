@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import pytest
+from tests.pipeline import EchoEngine, flow
+
+from greentic_runner.config import HostConfig, SecretsPolicy
+from greentic_runner.errors import SecretsError, TenantError
+from greentic_runner.runtime import ActivePacks, RolloutIds, TenantRuntime
+from greentic_runner.secrets import EnvSecretsManager
+from greentic_runner.storage.session import InMemorySessionStore
+from greentic_runner.storage.state import InMemoryStateStore
+from greentic_runner.testing import make_pack
+
+
+def runtime(
+    tenant: str = "demo", rollout: RolloutIds | None = None, **config: object
+) -> TenantRuntime:
+    packs = [make_pack("p", [flow("main")])]
+    return TenantRuntime(
+        tenant=tenant,
+        config=HostConfig(tenant=tenant, **config),  # type: ignore[arg-type]
+        packs=packs,
+        engine=EchoEngine(packs),
+        session_store=InMemorySessionStore(),
+        state_store=InMemoryStateStore(),
+        invoker=None,  # type: ignore[arg-type]
+        secrets=EnvSecretsManager(),
+        rollout=rollout or RolloutIds(),
+    )
+
+
+REV = RolloutIds("dep-1", "bundle-1", "rev-1")
+
+
+def test_legacy_and_revision_keys_live_side_by_side() -> None:
+    active = ActivePacks()
+    legacy, revision = runtime(), runtime(rollout=REV)
+    active.insert_pack("demo", legacy)
+    active.insert_revision("demo", "dep-1", "bundle-1", "rev-1", revision)
+    assert active.load_pack("demo") is legacy
+    assert active.load_revision("demo", "dep-1", "bundle-1", "rev-1") is revision
+    assert active.load_revision("demo", "dep-1", "bundle-1", "rev-2") is None
+    assert len(active) == 2
+
+
+def test_snapshots_are_copy_on_write() -> None:
+    active = ActivePacks()
+    before = active.snapshot()
+    active.insert_pack("demo", runtime())
+    assert len(before) == 0 and len(active.snapshot()) == 1
+
+
+def test_insert_revision_rejects_a_tenant_mismatch() -> None:
+    with pytest.raises(
+        TenantError, match="^revision runtime tenant `other` does not match key tenant `demo`$"
+    ):
+        ActivePacks().insert_revision("demo", "dep-1", "bundle-1", "rev-1", runtime("other", REV))
+
+
+def test_insert_revision_rejects_a_rollout_identity_mismatch() -> None:
+    with pytest.raises(TenantError) as info:
+        ActivePacks().insert_revision("demo", "dep-1", "bundle-1", "rev-2", runtime(rollout=REV))
+    assert str(info.value) == (
+        'revision runtime rollout identity (deployment=Some("dep-1"), bundle=Some("bundle-1"), '
+        'revision=Some("rev-1")) does not match key (deployment=`dep-1`, bundle=`bundle-1`, '
+        "revision=`rev-2`)"
+    )
+    with pytest.raises(TenantError, match=r"deployment=None"):
+        ActivePacks().insert_revision("demo", "dep-1", "bundle-1", "rev-1", runtime())
+
+
+def test_replace_legacy_keeps_revisions_and_drops_missing_tenants() -> None:
+    active = ActivePacks()
+    old_demo, other, revision = runtime(), runtime("other"), runtime(rollout=REV)
+    active.insert_pack("demo", old_demo)
+    active.insert_pack("other", other)
+    active.insert_revision("demo", "dep-1", "bundle-1", "rev-1", revision)
+    new_demo = runtime()
+    active.replace_legacy({"demo": new_demo})
+    assert active.load_pack("demo") is new_demo
+    assert active.load_pack("other") is None
+    assert active.load_revision("demo", "dep-1", "bundle-1", "rev-1") is revision
+
+
+def test_remove_revision_is_idempotent_and_leaves_others() -> None:
+    active = ActivePacks()
+    legacy, revision = runtime(), runtime(rollout=REV)
+    active.insert_pack("demo", legacy)
+    active.insert_revision("demo", "dep-1", "bundle-1", "rev-1", revision)
+    assert active.remove_revision("demo", "dep-1", "bundle-1", "rev-1") is revision
+    before = active.snapshot()
+    assert active.remove_revision("demo", "dep-1", "bundle-1", "rev-1") is None
+    assert active.snapshot() is before
+    assert active.load_pack("demo") is legacy
+
+
+def test_replaced_runtimes_have_their_timers_cancelled() -> None:
+    class Task:
+        cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    active = ActivePacks()
+    old = runtime()
+    task = Task()
+    old.timers.append(task)  # type: ignore[arg-type]
+    active.insert_pack("demo", old)
+    active.insert_pack("demo", runtime())
+    assert task.cancelled
+
+
+async def test_get_secret_enforces_the_bindings_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TOKEN", "t0k")
+    allowed = runtime(secrets_policy=SecretsPolicy(frozenset({"API_TOKEN", "MISSING"})))
+    assert await allowed.get_secret("API_TOKEN") == "t0k"
+    with pytest.raises(SecretsError, match="^secret OTHER is not permitted by bindings policy$"):
+        await allowed.get_secret("OTHER")
+    with pytest.raises(SecretsError, match="^secret MISSING not found in environment$"):
+        await allowed.get_secret("MISSING")
