@@ -8,10 +8,8 @@ contract suite in ``tests/storage/test_session_contract.py``.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +18,7 @@ import orjson
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import SessionError
 from ..tenancy import ReplyScope, TenantCtx
+from .locks import LocalLocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +148,14 @@ def check_alignment(ctx: TenantCtx, user: str, data: SessionData) -> None:
         raise SessionError(f"wait user {user!r} does not match session data user")
 
 
+def check_create(ctx: TenantCtx, data: SessionData) -> None:
+    """A new entry belongs to ``ctx``: same env/tenant/team, and the same user when it has one."""
+    if data.tenant_ctx.identity != ctx.identity:
+        raise SessionError("session data env/tenant/team must match the context")
+    if data.tenant_ctx.user is not None and data.tenant_ctx.user != ctx.user:
+        raise SessionError("session data user must match the context user")
+
+
 def check_preserved(key: str, old: TenantCtx, new: TenantCtx) -> None:
     """An update may not move an entry to another env/tenant/team or change its user."""
     if old.identity != new.identity:
@@ -178,7 +185,7 @@ class InMemorySessionStore:
         self._entries: dict[str, _Entry] = {}
         self._user_waits: dict[UserBucket, set[str]] = {}
         self._scope_index: dict[tuple[UserBucket, str], str] = {}
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks = LocalLocks()
 
     def _live(self, key: str) -> _Entry | None:
         entry = self._entries.get(key)
@@ -197,8 +204,7 @@ class InMemorySessionStore:
             del self._scope_index[index_key]
 
     async def create_session(self, ctx: TenantCtx, data: SessionData) -> str:
-        if data.tenant_ctx.identity != ctx.identity:
-            raise SessionError("session data env/tenant/team must match the context")
+        check_create(ctx, data)
         key = new_session_key()
         self._entries[key] = _Entry(data, None)
         return key
@@ -291,21 +297,8 @@ class InMemorySessionStore:
         return keys[0], entry.data
 
     def turn_lock(self, name: str) -> AbstractAsyncContextManager[None]:
-        return self._turn_lock(name)
-
-    @asynccontextmanager
-    async def _turn_lock(self, name: str) -> AsyncIterator[None]:
-        lock, holders = self._locks.get(name, (asyncio.Lock(), 0))
-        self._locks[name] = (lock, holders + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, holders = self._locks[name]
-            if holders == 1:
-                del self._locks[name]
-            else:
-                self._locks[name] = (lock, holders - 1)
+        """An in-process lock: enough, since nobody else can see this store."""
+        return self._locks.hold(name)
 
     async def close(self) -> None:
         return None

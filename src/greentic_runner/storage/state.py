@@ -162,9 +162,11 @@ class InMemoryStateStore:
     async def del_prefix(self, ctx: TenantCtx, prefix: str) -> int:
         start = state_prefix(ctx, prefix)
         doomed = [key for key in self._values if key.startswith(start)]
+        # Expired values are dropped too, but only live ones count as deleted.
+        live = [key for key in doomed if self._live(key) is not None]
         for key in doomed:
-            del self._values[key]
-        return len(doomed)
+            self._values.pop(key, None)
+        return len(live)
 
     async def close(self) -> None:
         return None

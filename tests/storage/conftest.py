@@ -1,0 +1,68 @@
+"""Backend fixtures: every contract test runs against memory, SQLite and Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from tests.storage.kits import Kit
+from tests.storage.storage_helpers import FakeClock, RedisServer
+
+from greentic_runner.storage import SessionStore, StateStore
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session; tests isolate by namespace/tenant."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+ALL_BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+SHARED_BACKENDS = ALL_BACKENDS[1:]
+
+
+async def _kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kit]:
+    backend = request.param
+    url = request.getfixturevalue("redis_server").url if backend == "redis" else None
+    kit = Kit(backend, FakeClock(), tmp_path, redis_url=url)
+    yield kit
+    await kit.close()
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kit]:
+    """A backend kit for memory, sqlite and redis."""
+    async for value in _kit(request, tmp_path):
+        yield value
+
+
+@pytest.fixture(params=SHARED_BACKENDS)
+async def shared_kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kit]:
+    """Backends whose stores several instances (or processes) can share: sqlite, redis."""
+    async for value in _kit(request, tmp_path):
+        yield value
+
+
+@pytest.fixture
+async def sessions(kit: Kit) -> SessionStore:
+    return await kit.session_store()
+
+
+@pytest.fixture
+async def states(kit: Kit) -> StateStore:
+    return await kit.state_store()
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant id unique to the test, so Redis state keys never collide across tests."""
+    return f"t{uuid.uuid4().hex[:12]}"
