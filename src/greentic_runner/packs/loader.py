@@ -2,7 +2,7 @@
 
 * a directory with ``pack.yaml`` (or that file itself): a pack source directory (source.py);
 * a ``.gtpack`` file, or a directory with a root ``manifest.cbor``: an archive or a
-  materialised pack — not available yet in this build.
+  materialised pack, verified under the environment's policy (gtpack.py).
 """
 
 from __future__ import annotations
@@ -27,19 +27,25 @@ def load_pack(path: Path, *, digest: str | None = None) -> PackRuntime:
         if (path / PACK_YAML).is_file():
             return load_pack_dir(path, digest=digest)
         if (path / "manifest.cbor").is_file():
-            raise PackError(
-                f"{path}: materialised packs (manifest.cbor) and .gtpack support is not "
-                "available yet"
-            )
+            return _load_archive(path, digest)
         raise PackError(
             f"{path} is not a pack: expected a directory with pack.yaml or manifest.cbor, "
             "or a .gtpack file"
         )
     if path.is_file():
         if path.suffix.lower() == ".gtpack":
-            raise PackError(f"{path}: .gtpack support is not available yet")
+            return _load_archive(path, digest)
         raise PackError(
             f"{path} is not a pack: expected a directory with pack.yaml or manifest.cbor, "
             "or a .gtpack file"
         )
     raise PackError(f"pack path {path} does not exist")
+
+
+def _load_archive(path: Path, digest: str | None) -> PackRuntime:
+    from .gtpack import load_gtpack
+
+    runtime = load_gtpack(path)
+    if digest is not None:
+        runtime.digest = digest
+    return runtime
