@@ -90,10 +90,13 @@ class _Where:
     flow_id: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def error(self, message: str, *path: str | int, node: str | None = None) -> FlowError:
+    def error(
+        self, message: str, *path: str | int, node: str | None = None, line: int | None = None
+    ) -> FlowError:
         if node is not None and not path:
             path = ("nodes", node)
-        line = self.doc.line(*path) if self.doc is not None and path else None
+        if line is None and self.doc is not None and path:
+            line = self.doc.line(*path)
         prefix = self.source or "<inline flow>"
         if line is not None:
             prefix += f":{line}"
@@ -123,7 +126,7 @@ def compile_ygtc(text: str | bytes, *, source: str | None = None) -> Flow:
     try:
         doc = load_yaml(text)
     except YamlProblem as exc:
-        raise where.error(f"invalid YAML: {exc}") from exc
+        raise where.error(f"invalid YAML: {exc}", line=exc.line) from exc
     where.doc = doc
     return _compile(doc.data, where)
 
