@@ -1,0 +1,217 @@
+"""Node input templating: the template context and Handlebars rendering (spec §5.3).
+
+Rules, in the order they apply to each string of a node's mapping:
+
+1. A string without ``{{`` is left as it is (nothing is compiled).
+2. **Typed injection**: a string that is exactly one path expression (``"{{in.count}}"``,
+   surrounding whitespace and triple braces allowed) becomes the raw JSON value at that path,
+   so numbers, booleans, objects and arrays keep their type. A present ``null`` injects
+   ``null``; a missing path renders ``""`` like Handlebars would.
+3. Anything else is a Handlebars template rendered to a string, without HTML escaping;
+   missing values render empty. Templates are compiled once and cached.
+
+Pointer mode (provider ``in_map``/``out_map`` and node ``out_map``): a string that starts
+with ``/`` and has no ``{{`` is an RFC 6901 JSON pointer into the context, and a pointer that
+resolves to nothing is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from dotpromptz_handlebars import EscapeFunction, Handlebars
+
+from ..errors import FlowError
+from .conditions import lookup
+from .model import Flow
+from .snapshot import ExecutionState
+
+log = logging.getLogger(__name__)
+
+QA_META = "qa"  # NodeOutput.meta key that marks a qa.process / questions node
+RESERVED_ROOTS = ("entry", "in", "input", "prev", "node", "state", "parameters", "flow")
+
+# Chat text is not HTML: the reference registers handlebars' no_escape too.
+_HANDLEBARS = Handlebars(escape_fn=EscapeFunction.NO_ESCAPE)
+
+_ROOT = r"[A-Za-z_][\w-]*"
+_TAIL = r"(?:\.[\w-]+|\.?\[\d+\]|\.?\[\"[^\"]*\"\]|\.?\['[^']*'\])*"
+_EXACT = re.compile(r"\s*(\{\{\{?)\s*(" + _ROOT + _TAIL + r")\s*(\}?\}\})\s*")
+_BARE = re.compile(rf"({_ROOT})((?:\.[\w-]+)+)")
+_SEGMENTS = re.compile(r"\.?([\w-]+)|\.?\[(\d+)\]|\.?\[\"([^\"]*)\"\]|\.?\['([^']*)'\]")
+_NOT_PATHS = frozenset({"true", "false", "null", "undefined", "else", "this"})
+
+
+class TemplateError(FlowError):
+    """A template that does not compile or render; the engine adds flow and node."""
+
+
+def collected_answers(state: ExecutionState) -> dict[str, Any]:
+    """Answers gathered so far by qa.process / questions nodes, merged in node order."""
+    answers: dict[str, Any] = {}
+    for output in state.nodes.values():
+        qa_node = isinstance(output.meta, dict) and QA_META in output.meta
+        if qa_node and isinstance(output.payload, dict):
+            answers.update(output.payload)
+    return answers
+
+
+def template_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
+    """The context every node mapping renders against (see docs/flows.md).
+
+    Node outputs are addressable by id (``{{ask.payload.city}}``) unless the id collides
+    with a reserved root; reserved roots always win.
+    """
+    entry = state.entry if state.entry is not None else {}
+    answers = collected_answers(state)
+    nodes = {node_id: output.to_dict() for node_id, output in state.nodes.items()}
+    context: dict[str, Any] = dict(nodes)
+    if answers:
+        entry_view = {**entry, **answers} if isinstance(entry, dict) else dict(answers)
+    else:
+        entry_view = entry
+    state_view: dict[str, Any] = dict(answers)
+    state_view.update(
+        entry=state.entry,
+        input=state.input,
+        nodes=nodes,
+        redirect_count=state.redirect_count,
+    )
+    context.update(
+        {
+            "entry": entry,
+            "in": entry_view,
+            "input": state.input,
+            "prev": state.last_output if state.last_output is not None else {},
+            "node": {node_id: output.payload for node_id, output in state.nodes.items()},
+            "state": state_view,
+            "parameters": flow.parameters,
+            "flow": {**flow.parameters, "id": flow.id, "type": flow.flow_type},
+        }
+    )
+    return context
+
+
+def parse_path(expr: str) -> list[str] | None:
+    """Segments of a Handlebars-style path (``a.b[0]["c d"]``), or None if it is not one."""
+    match = re.fullmatch(rf"({_ROOT})({_TAIL})", expr.strip())
+    if match is None or (match.group(1) in _NOT_PATHS and not match.group(2)):
+        return None
+    segments = [match.group(1)]
+    for found in _SEGMENTS.finditer(match.group(2)):
+        segments.append(next(group for group in found.groups() if group is not None))
+    if segments[0] == "this":
+        segments.pop(0)
+    return segments
+
+
+_MUSTACHE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_DOTTED = re.compile(r"[A-Za-z_@][\w-]*(?:\.(?:\[[^\]]*\]|[\w-]+))+")
+_INDEX = re.compile(r"\.(\d+)(?=\.|$)")
+
+
+def _index_segments(source: str) -> str:
+    """``{{a.0.b}}`` → ``{{a.[0].b}}``: Handlebars.js accepts numeric path segments, the
+    Python engine only their bracketed form."""
+
+    def path(match: re.Match[str]) -> str:
+        return _INDEX.sub(r".[\1]", match.group())
+
+    return _MUSTACHE.sub(lambda tag: _DOTTED.sub(path, tag.group()), source)
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> Callable[..., str]:
+    return _HANDLEBARS.compile(_index_segments(source))
+
+
+def render_string(source: str, context: Any) -> str:
+    """Render one Handlebars template (compiled once per distinct source)."""
+    # dotpromptz-handlebars reports syntax and runtime problems (unclosed blocks, unknown
+    # helpers, missing partials) with plain exceptions: this is the one translation point.
+    try:
+        return _compile(source)(context)
+    except Exception as exc:
+        raise TemplateError(f"{exc} in template {source!r}") from exc
+
+
+def _exact_value(raw: str, context: Any) -> tuple[bool, Any]:
+    match = _EXACT.fullmatch(raw)
+    if match is None or len(match.group(1)) != len(match.group(3)):
+        return False, None
+    segments = parse_path(match.group(2))
+    if segments is None:
+        return False, None
+    value = _resolve(context, segments)
+    if value is _MISSING:
+        log.debug("template path %s resolved to nothing; injecting ''", match.group(2))
+        return True, ""
+    return True, copy.deepcopy(value)  # never alias live state into a payload
+
+
+_MISSING = object()
+
+
+def _resolve(root: Any, segments: list[str]) -> Any:
+    value = root
+    for segment in segments:
+        if isinstance(value, dict) and segment in value:
+            value = value[segment]
+        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+            value = value[int(segment)]
+        else:
+            return _MISSING
+    return value
+
+
+def json_pointer(context: Any, pointer: str) -> Any:
+    """Resolve an RFC 6901 pointer; TemplateError ``mapping path `p` not found``."""
+    value = context
+    for token in pointer.split("/")[1:]:
+        key = token.replace("~1", "/").replace("~0", "~")
+        found = _resolve(value, [key])
+        if found is _MISSING:
+            raise TemplateError(f"mapping path `{pointer}` not found")
+        value = found
+    return copy.deepcopy(value)
+
+
+def render_value(template: Any, context: Any, *, pointer: bool = False) -> Any:
+    """Render every string of a JSON value (objects and arrays recursively)."""
+    if isinstance(template, str):
+        if pointer and template.startswith("/") and "{{" not in template:
+            return json_pointer(context, template)
+        if "{{" not in template:
+            return template
+        exact, value = _exact_value(template, context)
+        return value if exact else render_string(template, context)
+    if isinstance(template, dict):
+        return {
+            key: render_value(value, context, pointer=pointer) for key, value in template.items()
+        }
+    if isinstance(template, list):
+        return [render_value(item, context, pointer=pointer) for item in template]
+    return template
+
+
+def resolve_bare_paths(value: Any, context: dict[str, Any]) -> Any:
+    """Legacy (schema v1, ``mcp.exec``) bare dotted paths: ``in.city`` → the value there.
+
+    Only strings that are exactly ``root.segment[.segment…]`` with a root that exists in the
+    context are replaced (a missing value gives ``null``); everything else is kept.
+    """
+    if isinstance(value, str):
+        match = _BARE.fullmatch(value)
+        if match is None or match.group(1) not in context:
+            return value
+        return copy.deepcopy(lookup(context, value.split(".")))
+    if isinstance(value, dict):
+        return {key: resolve_bare_paths(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_bare_paths(item, context) for item in value]
+    return value
