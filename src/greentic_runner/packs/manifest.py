@@ -233,7 +233,8 @@ def _decode_component(value: Any, tables: dict[str, list[str]], where: str) -> d
     item = dict(_map(value, where))
     item["id"] = _symbol(tables, "component_ids", item.get("id"), where)
     item["version"] = _semver(item.get("version"), f"{where}.version")
-    _str(item.get("world"), f"{where}.world")
+    if not isinstance(item.get("world"), str):
+        raise PackError(f"{where}.world must be a string")
     return item
 
 
