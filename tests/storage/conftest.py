@@ -52,6 +52,13 @@ async def shared_kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         yield value
 
 
+@pytest.fixture(params=ALL_BACKENDS)
+async def shared_or_memory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kit]:
+    """Like ``kit``, for tests that open two instances (memory hands out the same one)."""
+    async for value in _kit(request, tmp_path):
+        yield value
+
+
 @pytest.fixture
 async def sessions(kit: Kit) -> SessionStore:
     return await kit.session_store()
