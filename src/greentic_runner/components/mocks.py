@@ -96,11 +96,11 @@ def parse_mocks(raw: Any) -> MockTable:
         raise ConfigError(f"`mocks.{unknown[0]}` is not a mocks section (components, providers)")
     components = {
         name: _cases_by_op(ops, f"mocks.components.{name}")
-        for name, ops in _mapping(table.get("components") or {}, "mocks.components").items()
+        for name, ops in _section(table, "components", "mocks.components").items()
     }
     providers = {
         name: _provider(spec, f"mocks.providers.{name}")
-        for name, spec in _mapping(table.get("providers") or {}, "mocks.providers").items()
+        for name, spec in _section(table, "providers", "mocks.providers").items()
     }
     return MockTable(components, providers)
 
@@ -109,6 +109,12 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"`{where}` must be a mapping")
     return value
+
+
+def _section(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """An optional sub-mapping: absent or null is empty, anything else must be a mapping."""
+    value = parent.get(key)
+    return {} if value is None else _mapping(value, where)
 
 
 def _cases_by_op(raw: Any, where: str) -> Cases:
@@ -173,7 +179,7 @@ def _provider(raw: Any, where: str) -> ProviderMock:
             and "name" in source["header"]
         )
         describe = IdentifyHint(version=1, headers=headers, raw=hint)
-    ops = _cases_by_op(spec.get("ops") or {}, f"{where}.ops")
+    ops = _cases_by_op(_section(spec, "ops", f"{where}.ops"), f"{where}.ops")
     return ProviderMock(ops, identify, describe)
 
 
