@@ -38,7 +38,10 @@ COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?)(?:[eE][+-]?[0-9]+)?")
+_INDEX = re.compile(r"[0-9]+")
+_DIGITS = "0123456789"
+_DIGITS_1 = tuple(_DIGITS)
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n"}
 _ESCAPES |= {"r": "\r", "t": "\t"}
 
@@ -114,7 +117,7 @@ class _Tokenizer:
             char = src[start]
             if char in "\"'":
                 self.tokens.append(_Token("literal", self._string(char), start))
-            elif char.isdigit() or (char == "-" and src[start + 1 : start + 2].isdigit()):
+            elif char in _DIGITS or (char == "-" and src[start + 1 : start + 2] in _DIGITS_1):
                 self.tokens.append(_Token("literal", self._number(), start))
             elif _NAME.match(src, start):
                 self._word()
@@ -195,7 +198,7 @@ class _Tokenizer:
         if self.pos < len(src) and src[self.pos] in "\"'":
             segment = self._string(src[self.pos])
         else:
-            match = re.compile(r"\d+").match(src, self.pos)
+            match = _INDEX.match(src, self.pos)
             if match is None:
                 raise self.fail("expected an index or a quoted key inside `[...]`", self.pos)
             segment = match.group()
@@ -395,10 +398,9 @@ def to_source(expr: Expr, minimum: int = 0) -> str:
     elif isinstance(expr, Not):
         text = f"not {to_source(expr.operand, 3)}"
     elif isinstance(expr, BoolOp):
+        # Operands of the same operator get parentheses, so nested chains keep their shape.
         own = _PRECEDENCE[expr.op]
-        first, *rest = expr.operands
-        parts = [to_source(first, own)] + [to_source(item, own + 1) for item in rest]
-        text = f" {expr.op} ".join(parts)
+        text = f" {expr.op} ".join(to_source(item, own + 1) for item in expr.operands)
     else:
         text = f"{to_source(expr.left, 5)} {expr.op} {to_source(expr.right, 5)}"
     return f"({text})" if _precedence(expr) < minimum else text
@@ -415,13 +417,18 @@ def lookup(root: Any, segments: tuple[str, ...] | list[str]) -> Any:
     for segment in segments:
         if isinstance(value, Mapping):
             value = value.get(segment, _MISSING)
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+        elif isinstance(value, list) and is_index(segment) and int(segment) < len(value):
             value = value[int(segment)]
         else:
             return None
         if value is _MISSING:
             return None
     return value
+
+
+def is_index(segment: str) -> bool:
+    """ASCII digits only: ``"¹".isdigit()`` is true but ``int("¹")`` fails."""
+    return segment.isascii() and segment.isdigit()
 
 
 def truthy(value: Any) -> bool:

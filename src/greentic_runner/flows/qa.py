@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FlowError
-from .conditions import compile_condition, json_equal, lookup
+from .conditions import compile_condition, is_index, json_equal, lookup
 from .nodes import NodeEnv, Outcome, Wait, done
 from .templating import QA_META
 
@@ -35,8 +35,8 @@ ANSWER_TYPES = {
 }
 YES = frozenset({"yes", "y", "true", "1", "on", "ok", "sure"})
 NO = frozenset({"no", "n", "false", "0", "off", "nope"})
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _NO_DEFAULT = object()
 
 
@@ -145,7 +145,7 @@ def _match_option(question: Question, text: str) -> tuple[bool, Any]:
     for value, label in question.options:
         if wanted in (str(value).casefold(), label.casefold()):
             return True, value
-    if text.isdigit() and 1 <= int(text) <= len(question.options):
+    if is_index(text) and 1 <= int(text) <= len(question.options):
         return True, question.options[int(text) - 1][0]
     return False, None
 

@@ -27,7 +27,7 @@ from typing import Any
 from dotpromptz_handlebars import EscapeFunction, Handlebars
 
 from ..errors import FlowError
-from .conditions import lookup
+from .conditions import is_index, lookup
 from .model import Flow
 from .snapshot import ExecutionState
 
@@ -40,10 +40,10 @@ RESERVED_ROOTS = ("entry", "in", "input", "prev", "node", "state", "parameters",
 _HANDLEBARS = Handlebars(escape_fn=EscapeFunction.NO_ESCAPE)
 
 _ROOT = r"[A-Za-z_][\w-]*"
-_TAIL = r"(?:\.[\w-]+|\.?\[\d+\]|\.?\[\"[^\"]*\"\]|\.?\['[^']*'\])*"
+_TAIL = r"(?:\.[\w-]+|\.?\[[0-9]+\]|\.?\[\"[^\"]*\"\]|\.?\['[^']*'\])*"
 _EXACT = re.compile(r"\s*(\{\{\{?)\s*(" + _ROOT + _TAIL + r")\s*(\}?\}\})\s*")
 _BARE = re.compile(rf"({_ROOT})((?:\.[\w-]+)+)")
-_SEGMENTS = re.compile(r"\.?([\w-]+)|\.?\[(\d+)\]|\.?\[\"([^\"]*)\"\]|\.?\['([^']*)'\]")
+_SEGMENTS = re.compile(r"\.?([\w-]+)|\.?\[([0-9]+)\]|\.?\[\"([^\"]*)\"\]|\.?\['([^']*)'\]")
 _NOT_PATHS = frozenset({"true", "false", "null", "undefined", "else", "this"})
 
 
@@ -112,7 +112,7 @@ def parse_path(expr: str) -> list[str] | None:
 
 _MUSTACHE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _DOTTED = re.compile(r"[A-Za-z_@][\w-]*(?:\.(?:\[[^\]]*\]|[\w-]+))+")
-_INDEX = re.compile(r"\.(\d+)(?=\.|$)")
+_INDEX = re.compile(r"\.([0-9]+)(?=\.|$)")
 
 
 def _index_segments(source: str) -> str:
@@ -162,7 +162,7 @@ def _resolve(root: Any, segments: list[str]) -> Any:
     for segment in segments:
         if isinstance(value, dict) and segment in value:
             value = value[segment]
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+        elif isinstance(value, list) and is_index(segment) and int(segment) < len(value):
             value = value[int(segment)]
         else:
             return _MISSING
