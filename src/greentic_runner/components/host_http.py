@@ -55,7 +55,7 @@ def perform(
 ) -> tuple[int, list[tuple[str, str]], bytes] | Err:
     """Do one request for the guest, or return a host-error ``Err``."""
     if not call.policy.allows_url(url):
-        message = call.deny(f"http request to {urlsplit(url).hostname or url!r}")
+        message = call.deny(f"http request to {urlsplit(url).hostname or repr(url)}")
         log.warning(message)
         return _host_error("denied", message)
     timeout = call.remaining()
