@@ -19,6 +19,8 @@ from ..tenancy import TenantCtx
 
 
 class StateStore(Protocol):
+    """Async JSON state store. Errors are :class:`~greentic_runner.errors.StoreError`s."""
+
     async def get_json(
         self, ctx: TenantCtx, prefix: str, key: str, path: str | None = None
     ) -> Any | None:
@@ -33,11 +35,21 @@ class StateStore(Protocol):
         value: Any,
         path: str | None = None,
         ttl_secs: float | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Store ``value`` (or put it at ``path`` inside the stored document, creating
+        objects on the way). ``ttl_secs=None`` stores without expiry, dropping an old TTL."""
+        ...
 
-    async def delete(self, ctx: TenantCtx, prefix: str, key: str) -> bool: ...
+    async def delete(self, ctx: TenantCtx, prefix: str, key: str) -> bool:
+        """Delete one value; True when a live value was deleted."""
+        ...
 
-    async def del_prefix(self, ctx: TenantCtx, prefix: str) -> int: ...
+    async def del_prefix(self, ctx: TenantCtx, prefix: str) -> int:
+        """Delete every value under ``prefix`` for ``ctx``; the number of live values deleted.
+
+        Matching is on the fully-qualified key text (the reference's semantics), so a context
+        without team/user also matches keys whose team or user equals ``prefix``."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -54,6 +66,7 @@ def state_key(ctx: TenantCtx, prefix: str, key: str) -> str:
 
 
 def state_prefix(ctx: TenantCtx, prefix: str) -> str:
+    """The key text every value under ``prefix`` starts with (ends with ``:``)."""
     return state_key(ctx, prefix, "")
 
 
