@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import telemetry
 from .activity import Activity
 from .components.invoker import ComponentInvoker
 from .config import HostConfig
@@ -34,7 +35,7 @@ from .routing.resolve import resolve_flow_id
 from .routing.welcome import apply_welcome_override
 from .runtime import ActivePacks, RolloutIds, TenantRuntime
 from .runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime
-from .secrets import EnvSecretsManager, SecretsManager
+from .secrets import SecretsManager, default_manager
 from .storage.session import InMemorySessionStore, SessionStore
 from .storage.state import InMemoryStateStore, StateStore
 
@@ -89,7 +90,7 @@ class HostBuilder:
             configs=dict(self.configs),
             session_store=self.session_store or InMemorySessionStore(),
             state_store=self.state_store or InMemoryStateStore(),
-            secrets=self.secrets or EnvSecretsManager(),
+            secrets=self.secrets or default_manager(),  # SECRETS_BACKEND (secrets.py)
             invoker=self.invoker,
             route_provider=self.route_provider,
         )
@@ -256,7 +257,8 @@ class RunnerHost:
             described = runtime.registry.flow_by_key(hint.pack_id, hint.flow_id)
             hint_type = described.flow_type if described else None
         envelope = await apply_welcome_override(runtime.session_store, envelope, hint, hint_type)
-        result = await run_turn(runtime.engine, runtime.resume, envelope)
+        with telemetry.turn_span(envelope, runtime.rollout):  # operations hook: turn span
+            result = await run_turn(runtime.engine, runtime.resume, envelope)
         return normalize_replies(result, tenant)
 
     def _router(self, runtime: TenantRuntime) -> RouteProvider:

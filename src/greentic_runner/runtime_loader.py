@@ -90,8 +90,17 @@ async def build_tenant_runtime(
 
     loaded = await load_packs(config.tenant, packs, rollout.revision_id is not None)
     invoker = invoker or default_invoker(config)
-    engine = FlowEngine(loaded, invoker=invoker, state_store=state_store, retry=config.retry)
-    return TenantRuntime(
+    # -- operations hook (telemetry.py): a flow.execute span per node --
+    from .telemetry import SpanObserver
+
+    engine = FlowEngine(
+        loaded,
+        invoker=invoker,
+        state_store=state_store,
+        retry=config.retry,
+        observer=SpanObserver(rollout),
+    )
+    runtime = TenantRuntime(
         tenant=config.tenant,
         config=config,
         packs=loaded,
@@ -102,3 +111,9 @@ async def build_tenant_runtime(
         secrets=secrets,
         rollout=rollout,
     )
+    # -- operations hook (timers.py): the runtime owns its timer tasks; an invalid cron
+    # fails the load with "invalid cron expression for {schedule_id}" --
+    from .timers import spawn_timers
+
+    spawn_timers(runtime)
+    return runtime
