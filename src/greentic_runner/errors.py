@@ -86,6 +86,14 @@ def with_context(context: str, exc: RunnerError) -> RunnerError:
 
     Mirrors anyhow's ``{err:#}`` rendering so callers see the whole chain in one line.
     """
-    wrapped = type(exc)(f"{context}: {exc}")
+    message = f"{context}: {exc}"
+    try:
+        wrapped = type(exc)(message)
+    except TypeError:
+        # A subclass whose constructor needs more than the message (keyword fields such as
+        # a component error's ``kind``): copy its attributes onto a fresh instance instead.
+        wrapped = type(exc).__new__(type(exc), message)
+        wrapped.__dict__.update(exc.__dict__)
+        wrapped.args = (message,)
     wrapped.__cause__ = exc
     return wrapped
