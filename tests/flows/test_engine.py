@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from greentic_runner.flows.snapshot import (
     FlowSnapshot,
     Waiting,
 )
+from greentic_runner.flows.ygtc import load_ygtc
 
 Build = Callable[..., FlowEngine]
 
@@ -608,3 +611,64 @@ async def test_a_failing_observer_does_not_change_the_result(build: Build) -> No
     engine = build(flow("main", say("a", "ok")), observer=recorder)
     assert await engine.execute(ctx(), {}) == Completed({"text": "ok"})
     assert [event[0] for event in recorder.events] == ["start", "end"]
+
+
+# -- upstream flows, compiled by the YGTC compiler ----------------------------------------
+
+UPSTREAM = Path(__file__).parents[1] / "fixtures" / "upstream"
+
+
+def forecast(call: Any) -> Any:
+    return {
+        "location": {"name": call.input["q"], "country": "FR"},
+        "current": {"condition": {"text": "Sunny"}, "temp_c": 21, "wind_kph": 5, "humidity": 40},
+        "forecast": [
+            {
+                "date": "mon",
+                "day": {"maxtemp_c": 22, "mintemp_c": 10, "condition": {"text": "Sun"}},
+            },
+            {
+                "date": "tue",
+                "day": {"maxtemp_c": 19, "mintemp_c": 9, "condition": {"text": "Rain"}},
+            },
+        ],
+    }
+
+
+async def test_upstream_weather_bot_converses(build: Build, components: Components) -> None:
+    components.on("weather_api", "forecast_weather", forecast)
+    weather = load_ygtc(UPSTREAM / "greentic-pack/examples/weather-demo/flows/weather_bot.ygtc")
+    engine = build(weather)
+    first = await engine.execute(ctx("weather_bot"), {"text": "hi"})
+    assert isinstance(first, Waiting)
+    assert first.output == [
+        {"text": "Hi there! Let's get your weather forecast."},
+        {"text": "👉 Which city do you want to check?"},
+    ]
+    retry = await engine.resume(
+        ctx("weather_bot"), first.wait.snapshot, {"text": "the lovely city of Paris please"}
+    )
+    assert isinstance(retry, Waiting)
+    assert retry.output[0] == {"text": "Please answer in at most 5 words."}
+    done = await engine.resume(ctx("weather_bot"), retry.wait.snapshot, {"text": "Paris"})
+    assert isinstance(done, Completed)
+    # Legacy bare paths: `in.q_location` is the qa answer, `parameters.days_default` a number.
+    assert components.calls[0].input == {"q": "Paris", "days": 3}
+    text = done.output["text"]
+    assert text.startswith("Here's the forecast for Paris, FR:\n\nNow: Sunny, 21°C\n")
+    assert "Forecast (next 3 day(s)):\n- mon: ↑ 22°C | ↓ 10°C — Sun\n- tue: ↑ 19°C" in text
+
+
+async def test_upstream_config_flow_collects_fields_and_renders_json(build: Build) -> None:
+    config = load_ygtc(UPSTREAM / "greentic-flow/tests/data/config_flow.ygtc")
+    engine = build(config)
+    turn = await engine.execute(ctx(config.id), {})
+    for answer in ["", "0.7"]:  # the first answer takes the field's default
+        assert isinstance(turn, Waiting)
+        turn = await engine.resume(ctx(config.id), turn.wait.snapshot, {"text": answer})
+    assert isinstance(turn, Completed)
+    node_json = json.loads(turn.output["text"])
+    assert node_json["node"]["qa.process"] == {
+        "welcome_template": "Hi there!",
+        "temperature": "0.7",
+    }
