@@ -135,6 +135,7 @@ class ComponentCache:
 
     def _store(self, component: cm.Component, digest: str, label: str) -> None:
         path = self.artifact_path(digest)
+        tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cwasm")
@@ -142,9 +143,11 @@ class ComponentCache:
                 handle.write(component.serialize())
             # Atomic rename: concurrent processes never read a torn artifact.
             os.replace(tmp, path)
-        except OSError as exc:
+        except (OSError, wasmtime.WasmtimeError) as exc:
             # The cache is an optimisation; a read-only home must not fail the call.
             log.warning("cannot write compiled artifact for %s to %s: %s", label, path, exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
 
 class RichCompileProgress:
