@@ -109,11 +109,24 @@ def test_valid_minimal_reads_manifest_operations_and_summary() -> None:
     assert component.manifest["dev_flows"] == {}
 
 
-def test_component_exec_pack_without_sidecars() -> None:
+def test_component_exec_pack_without_sidecars_uses_the_component_declaring_the_op() -> None:
     runtime = load_pack_dir(POSITIVE_PACKS["component_exec_pack"])
     node = runtime.flows["main"].nodes["hello"]
-    assert (node.component_ref, node.source_ref) == (None, None)
+    assert (node.component_ref, node.source_ref) == ("ai.greentic.fixture", None)
     assert runtime.components["ai.greentic.fixture"].operations == ("handle_message",)
+
+
+def test_an_operation_declared_by_two_components_is_not_guessed(tmp_path: Path) -> None:
+    root = pack(
+        tmp_path,
+        "pack_id: demo\nversion: 1.0.0\ncomponents:\n"
+        "  - {id: one, operations: [greet]}\n  - {id: two, operations: [greet, wave]}\n",
+        flows__m_DOT_ygtc="id: m\ntype: messaging\nnodes:\n"
+        "  a: {greet: {}, routing: [{to: b}]}\n  b: {wave: {}}\n",
+    )
+    nodes = load_pack_dir(root).flows["m"].nodes
+    assert nodes["a"].component_ref is None
+    assert nodes["b"].component_ref == "two"
 
 
 def test_billing_demo_is_a_provider_kind_pack() -> None:

@@ -9,7 +9,9 @@ Two ``pack.yaml`` forms are read:
 Flows not listed come from ``flows/*.ygtc``. Resolve sidecars/summaries set each node's
 ``component_ref`` and ``source_ref``. Components are the union of those declared in
 ``pack.yaml``, found as ``components/<id>.wasm`` / ``components/<id>/component.wasm``, described
-by a ``component.manifest.json``, or pinned by a resolve summary.
+by a ``component.manifest.json``, or pinned by a resolve summary. A ``component.exec`` node
+that no sidecar maps (and that names no component itself) uses the one component of the pack
+that declares its operation, when exactly one does.
 
 Entry flows: the flows whose ``pack.yaml`` entry lists ``entrypoints``; when no flow does,
 every flow is an entry (PackRuntime.metadata). A flow tagged ``internal`` is never an entry
@@ -103,6 +105,7 @@ def load_pack_dir(root: Path, *, digest: str | None = None) -> PackRuntime:
             entry_flows.append(flow_id)
 
     components = _components(doc, label, files, names, resolutions)
+    flows = {flow_id: _infer_targets(flow, components) for flow_id, flow in flows.items()}
     extensions = doc.get("extensions") or {}
     if not isinstance(extensions, dict):
         raise PackError(f"{label}: `extensions` must be a mapping")
@@ -231,6 +234,18 @@ def _apply(flow: Flow, resolved: dict[str, NodeResolution], rel: str) -> Flow:
         for node_id, node in flow.nodes.items()
     }
     return replace(flow, nodes=nodes)
+
+
+def _infer_targets(flow: Flow, components: dict[str, ComponentSpec]) -> Flow:
+    """Unmapped ``component.exec`` nodes: the single component declaring the operation."""
+    nodes = dict(flow.nodes)
+    for node_id, node in flow.nodes.items():
+        if node.component != "component.exec" or node.component_ref or not node.operation:
+            continue
+        owners = [c.id for c in components.values() if node.operation in c.operations]
+        if len(owners) == 1:
+            nodes[node_id] = replace(node, component_ref=owners[0])
+    return replace(flow, nodes=nodes) if nodes != flow.nodes else flow
 
 
 def _components(
