@@ -123,7 +123,11 @@ def _shift_dow(item: str) -> str:
             raise ValueError(f"day-of-week {value} is outside 1-7")
         return str(value - 1)
 
-    return re.sub(r"\d+", shift, match["base"]) + (match["step"] or "")
+    base = re.sub(r"\d+", shift, match["base"])
+    low, dash, high = base.partition("-")
+    if dash and low == high:
+        base = low  # croniter reads a one-day range such as `3-3` as every day
+    return base + (match["step"] or "")
 
 
 def compile_schedule(timer: TimerSpec) -> CronSchedule:
