@@ -132,7 +132,8 @@ def _plan(
     seen: set[str] = set()
     total = 0
     for info in infos:
-        raw = info.filename
+        # zipfile cuts names at a NUL byte; the original name shows the trick
+        raw = info.orig_filename if "\x00" in info.orig_filename else info.filename
         mode = info.external_attr >> 16
         file_type = mode & _S_IFMT
         is_dir = raw.endswith("/") or (file_type == _S_IFDIR)

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..errors import PackError
 from ..flows.model import Flow
 from . import cbor, keys
-from .compiled import FLOW_HINTS_EXTENSION, flow_to_compiled
+from .compiled import HINTS_EXTENSION, flow_to_compiled
 from .manifest import PACK_KINDS, SEMVER, encode_pack_v1
 from .pack import ComponentSpec, PackRuntime
 from .verify import (
@@ -213,7 +213,14 @@ def _logical_manifest(
         )
     extensions: dict[str, Any] = dict(pack.extensions)
     extensions[PACK_MODE_EXTENSION] = _ext(PACK_MODE_EXTENSION, {"mode": "dev" if dev else "prod"})
-    extensions[FLOW_HINTS_EXTENSION] = _ext(FLOW_HINTS_EXTENSION, {"flows": hints})
+    component_hints = {
+        spec.id: {"version": spec.version}
+        for spec in pack.components.values()
+        if not (spec.version and SEMVER.match(spec.version))
+    }
+    extensions[HINTS_EXTENSION] = _ext(
+        HINTS_EXTENSION, {"flows": hints, "components": component_hints}
+    )
     if manifest_entries:
         extensions[COMPONENT_MANIFESTS_EXTENSION] = _ext(
             COMPONENT_MANIFESTS_EXTENSION, {"schema_version": 1, "entries": manifest_entries}
@@ -245,11 +252,17 @@ def _ext(kind: str, inline: Any) -> dict[str, Any]:
 def _component_entry(spec: ComponentSpec) -> dict[str, Any]:
     """The ComponentManifest of a spec, its own manifest's fields first, then defaults."""
     manifest = spec.manifest
-    operations = manifest.get("operations")
-    if not (isinstance(operations, list) and all(isinstance(op, dict) for op in operations)):
-        operations = [
-            {"name": name, "input_schema": None, "output_schema": None} for name in spec.operations
-        ]
+    described = manifest.get("operations")
+    by_name = {
+        op["name"]: op
+        for op in (described if isinstance(described, list) else [])
+        if isinstance(op, dict) and isinstance(op.get("name"), str)
+    }
+    # the spec's operation list (names, in order) is what the runtime model keeps
+    operations = [
+        by_name.get(name, {"name": name, "input_schema": None, "output_schema": None})
+        for name in spec.operations
+    ]
     version = spec.version if spec.version and SEMVER.match(spec.version) else "0.0.0"
     return {
         "id": spec.id,

@@ -3,8 +3,9 @@
 Every CBOR document of an archive (``manifest.cbor``, ``sbom.cbor``, component manifests,
 ``pack.lock.cbor``) is untrusted input. :func:`decode` checks the raw structure before
 ``cbor2`` sees it — size, nesting depth, declared lengths against the bytes left, and no
-semantic tags except the self-describe marker serde_cbor writes (tags such as value sharing
-can build cyclic objects) — then normalises the result to plain JSON-like Python values.
+semantic tags except the self-describe marker serde_cbor writes and bignums (tags such as
+value sharing can build cyclic objects) — then normalises the result to plain JSON-like
+Python values.
 
 Encodings:
 
@@ -25,6 +26,7 @@ from ..errors import PackError
 MAX_DEPTH = 64
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 SELF_DESCRIBE_TAG = 55799
+BIGNUM_TAGS = (2, 3)  # integers beyond 64 bits, as cbor2 writes them
 
 _UINT_WIDTHS = {24: 1, 25: 2, 26: 4, 27: 8}
 
@@ -97,7 +99,11 @@ def _scan(data: bytes, pos: int, depth: int) -> int:
             pos = _scan(data, pos, depth + 1)
         return pos
     if major == 6:
-        if argument != SELF_DESCRIBE_TAG:
+        if argument in BIGNUM_TAGS:
+            # the tagged item must be a byte string (the big-endian magnitude)
+            if pos >= len(data) or data[pos] >> 5 != 2:
+                raise _Malformed(f"bignum tag {argument} must wrap a byte string")
+        elif argument != SELF_DESCRIBE_TAG:
             raise _Malformed(f"semantic tag {argument} is not allowed")
         return _scan(data, pos, depth + 1)
     # major 7: simple values and floats; only false/true/null/undefined and floats

@@ -12,8 +12,9 @@ Routing is accepted in both spellings — the CBOR one with capitalised variants
 
 What the compiled form has no field for (the YGTC schema version, an explicit ``start``,
 resolved component refs, reserved node keys such as ``retry``) travels in the runner's own
-manifest extension :data:`FLOW_HINTS_EXTENSION`, so a directory → build → read round trip
-gives equal :class:`Flow` objects; other tools preserve the extension untouched.
+manifest extension :data:`HINTS_EXTENSION` (``inline.flows.<flow id>``), so a directory ->
+build -> read round trip gives equal :class:`Flow` objects; other tools preserve the
+extension untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..errors import FlowError, PackError
 from ..flows.model import END, REPLY, Branch, Custom, End, Flow, Next, Node, Reply, Route, Routing
 from ..flows.ygtc_routing import compile_routing
 
-FLOW_HINTS_EXTENSION = "greentic.runner.flow-hints.v1"
+HINTS_EXTENSION = "greentic.runner.hints.v1"
 SLOT_SCHEMA_KEY = "greentic.slot_schema"
 
 # YGTC `type` <-> greentic-types FlowKind (greentic-flow `map_flow_type`).

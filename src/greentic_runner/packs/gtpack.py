@@ -27,7 +27,7 @@ from ..errors import PackError, VerificationError
 from ..flows.model import Flow
 from ..flows.ygtc import compile_document
 from .archive import DEFAULT_LIMITS, ArchiveFiles, ArchiveLimits, open_archive
-from .compiled import FLOW_HINTS_EXTENSION, compiled_to_flow, flow_kind
+from .compiled import HINTS_EXTENSION, compiled_to_flow, flow_kind
 from .files import DirectoryFiles
 from .manifest import LegacyFlowRef, LegacyManifest, Manifest, PackV1Manifest, decode_manifest
 from .pack import ComponentSpec, PackRuntime
@@ -211,7 +211,7 @@ def _load_yaml(data: bytes, where: str) -> Any:
 def _v1_runtime(files: ArchiveFiles, manifest: PackV1Manifest, label: str) -> PackRuntime:
     extensions = manifest.extensions
     component_manifests = verify_component_manifests(files, extensions, label)
-    hints = _inline(extensions.get(FLOW_HINTS_EXTENSION))
+    hints = _inline(extensions.get(HINTS_EXTENSION))
     raw_hints = hints.get("flows")
     flow_hints: dict[str, Any] = raw_hints if isinstance(raw_hints, dict) else {}
     flows: dict[str, Flow] = {}
@@ -234,7 +234,7 @@ def _v1_runtime(files: ArchiveFiles, manifest: PackV1Manifest, label: str) -> Pa
         files=files,
         source=Path(label),
         generation="pack-v1",
-        components=_v1_components(files, manifest, component_manifests),
+        components=_v1_components(files, manifest, component_manifests, hints),
         declared_entry_flows=tuple(entry_flows),
         extensions=dict(extensions),
         kind=manifest.logical.get("kind"),
@@ -242,8 +242,13 @@ def _v1_runtime(files: ArchiveFiles, manifest: PackV1Manifest, label: str) -> Pa
 
 
 def _v1_components(
-    files: ArchiveFiles, manifest: PackV1Manifest, full: dict[str, dict[str, Any]]
+    files: ArchiveFiles,
+    manifest: PackV1Manifest,
+    full: dict[str, dict[str, Any]],
+    hints: dict[str, Any],
 ) -> dict[str, ComponentSpec]:
+    raw_hints = hints.get("components")
+    component_hints: dict[str, Any] = raw_hints if isinstance(raw_hints, dict) else {}
     sources = _component_sources(manifest.extensions)
     locked = _locked_blobs(files, label=str(manifest.pack_id))
     declared = {c["id"]: c for c in manifest.components}
@@ -259,9 +264,13 @@ def _v1_components(
         wasm = _first_present(
             files, f"components/{cid}.wasm", source.get("wasm_path"), locked.get(cid)
         )
+        hint = component_hints.get(cid)
+        version = _text(item.get("version"))
+        if isinstance(hint, dict) and "version" in hint:
+            version = _text(hint["version"])  # the builder had no semantic version to write
         specs[cid] = ComponentSpec(
             id=cid,
-            version=_text(item.get("version")),
+            version=version,
             world=_text(item.get("world")),
             wasm_path=wasm,
             source_ref=source.get("source_ref"),

@@ -43,7 +43,6 @@ SIGNATURE_PATH = "signatures/pack.sig"
 CHAIN_PATH = "signatures/chain.pem"
 UNLISTED = frozenset({SBOM_JSON, SBOM_CBOR, SIGNATURE_PATH, CHAIN_PATH})
 COMPONENT_MANIFESTS_EXTENSION = "greentic.pack.component_manifests@v1"
-_HEX64 = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +156,6 @@ def _sbom_entry(item: Any, what: str) -> SbomEntry:
     size, media_type = item.get("size"), item.get("media_type", "")
     if not isinstance(path, str) or not isinstance(digest, str):
         raise VerificationError(f"{what} has an entry without path or hash_blake3")
-    if len(digest) != 64 or not set(digest) <= _HEX64:
-        raise VerificationError(f"{what} entry `{path}` has a malformed hash_blake3")
     if not isinstance(size, int) or isinstance(size, bool) or not isinstance(media_type, str):
         raise VerificationError(f"{what} entry `{path}` has a malformed size or media_type")
     return SbomEntry(path, size, digest.lower(), media_type)
@@ -166,12 +163,14 @@ def _sbom_entry(item: Any, what: str) -> SbomEntry:
 
 def verify_sbom(files: ArchiveFiles, entries: list[SbomEntry], label: str, sbom_name: str) -> None:
     """Every entry present and matching; every other file listed (reference messages)."""
+    # every listed file must exist before any hash is compared, so a dangling entry is
+    # reported as such even when other entries are also wrong
+    for entry in entries:
+        if files.read(entry.path) is None:
+            raise VerificationError(f"{label}: sbom references missing file `{entry.path}`")
     listed: set[str] = set()
     for entry in entries:
-        data = files.read(entry.path)
-        if data is None:
-            raise VerificationError(f"{label}: sbom references missing file `{entry.path}`")
-        actual = blake3.blake3(data).hexdigest()
+        actual = blake3.blake3(files.read(entry.path) or b"").hexdigest()
         if actual != entry.hash_blake3:
             raise VerificationError(
                 f"{label}: hash mismatch for {entry.path}: expected {entry.hash_blake3}, "
@@ -220,7 +219,11 @@ def _verify_signature(
         raise VerificationError(f"{label}: signature digest mismatch")
     if envelope["alg"].lower() != "ed25519":
         raise VerificationError(f"{label}: unsupported signature algorithm: {envelope['alg']}")
-    certs = keys.parse_certificate_chain(chain_bytes, f"{CHAIN_PATH} in {label}")
+    try:
+        certs = keys.parse_certificate_chain(chain_bytes, f"{CHAIN_PATH} in {label}")
+        public = keys.certificate_key(certs[0], f"{CHAIN_PATH} in {label}")
+    except PackError as exc:
+        raise VerificationError(str(exc)) from exc
     first = certs[0]
     dev = keys.is_dev_certificate(first)
     if policy.strict and dev:
@@ -231,7 +234,6 @@ def _verify_signature(
         report.warnings.append(
             f"{label}: chain contains {len(certs)} certificates; dev mode expects exactly 1"
         )
-    public = keys.certificate_key(first, f"{CHAIN_PATH} in {label}")
     try:
         public.verify(_signature_bytes(envelope["sig"], label), digest)
     except InvalidSignature:
