@@ -8,7 +8,7 @@ fill is a shape we do not speak: :class:`ShapeError`, and the caller tries the n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,48 +69,72 @@ def is_bytes(ty: Any) -> bool:
     return isinstance(ty, cm.ListType) and isinstance(ty.element, cm.U8)
 
 
-def coerce(ty: Any, value: Any, where: str) -> Any:
-    """Convert a plain Python value (str, int, None, list, Mapping) to ``ty``'s representation."""
+Filler = Callable[[Any], Any]
+
+
+def filler(ty: Any, where: str) -> Filler:
+    """Compile, once, a function turning plain Python values into ``ty``'s representation.
+
+    Reflection through wasmtime-py is slow (every ``fields`` access crosses the FFI), so
+    adapters compile their fillers when a component is loaded and reuse them per call.
+    Raises ShapeError for types no Greentic context or envelope uses.
+    """
     if isinstance(ty, cm.OptionType):
-        return None if value is None else coerce(ty.payload, value, where)
+        inner = filler(ty.payload, where)
+        return lambda value: None if value is None else inner(value)
     if isinstance(ty, cm.String):
-        return "" if value is None else str(value)
+        return lambda value: "" if value is None else str(value)
     if isinstance(ty, cm.U64):
         # The 0.6 tenant-ctx sends u64::MAX when there is no deadline.
-        return U64_MAX if value is None else int(value)
+        return lambda value: U64_MAX if value is None else int(value)
     if isinstance(ty, cm.U32 | cm.U16 | cm.U8 | cm.S64 | cm.S32):
-        return 0 if value is None else int(value)
+        return lambda value: 0 if value is None else int(value)
     if isinstance(ty, cm.Bool):
-        return bool(value)
+        return bool
     if is_bytes(ty):
-        return b"" if value is None else bytes(value)
+        return lambda value: b"" if value is None else bytes(value)
     if isinstance(ty, cm.ListType):
-        items = list(value or [])
-        return [coerce(ty.element, item, where) for item in items]
+        element = filler(ty.element, where)
+        return lambda value: [element(item) for item in value or []]
     if isinstance(ty, cm.TupleType):
-        return tuple(coerce(t, v, where) for t, v in zip(ty.elements, value, strict=True))
+        elements = [filler(t, where) for t in ty.elements]
+        return lambda value: tuple(f(v) for f, v in zip(elements, value, strict=True))
     if isinstance(ty, cm.RecordType):
-        if not isinstance(value, Mapping):
-            raise ShapeError(f"{where}: cannot build {type_name(ty)} from {type(value).__name__}")
-        return fill_record(ty, value, where)
+        return _record_filler(ty, where)
     raise ShapeError(f"{where}: unsupported type {type_name(ty)}")
+
+
+def _record_filler(ty: cm.RecordType, where: str) -> Filler:
+    fields = [
+        (name, filler(field_ty, f"{where}.{name}"), isinstance(field_ty, cm.OptionType))
+        for name, field_ty in ty.fields
+    ]
+
+    def fill(source: Any) -> cm.Record:
+        if not isinstance(source, Mapping):
+            raise ShapeError(f"{where}: cannot build a record from {type(source).__name__}")
+        value = cm.Record()
+        for name, fill_field, optional in fields:
+            if name in source:
+                setattr(value, name, fill_field(source[name]))
+            elif optional:
+                setattr(value, name, None)
+            else:
+                raise ShapeError(f"{where}: unknown field `{name}`")
+        return value
+
+    return fill
 
 
 def fill_record(ty: cm.RecordType, source: Mapping[str, Any], where: str) -> cm.Record:
     """A Record of type ``ty`` whose fields come from ``source`` by name.
 
     Optional fields missing from ``source`` are ``none``; any other missing field means the
-    record's shape is unknown to us (ShapeError).
+    record's shape is unknown to us (ShapeError). Compiles a filler per call: for hot paths
+    keep the result of :func:`filler` instead.
     """
-    value = cm.Record()
-    for name, field_ty in ty.fields:
-        if name in source:
-            setattr(value, name, coerce(field_ty, source[name], f"{where}.{name}"))
-        elif isinstance(field_ty, cm.OptionType):
-            setattr(value, name, None)
-        else:
-            raise ShapeError(f"{where}: unknown field `{name}`")
-    return value
+    record_value: cm.Record = _record_filler(ty, where)(source)
+    return record_value
 
 
 def to_plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ from .payloads import (
     output_from_cbor,
     output_from_json_text,
 )
-from .wit_values import ShapeError, field, fill_record, is_bytes, type_name
+from .wit_values import Filler, ShapeError, field, filler, is_bytes, type_name
 
 DEFAULT_STEP_ID = "component.exec"
 INVOCATION_FAILED = "COMPONENT_INVOCATION_FAILED"
@@ -123,6 +123,7 @@ class Node06:
     world: str
     envelope_ty: cm.RecordType
     invoke_index: cm.ExportIndex
+    fill_envelope: Filler
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> Node06:
@@ -139,13 +140,13 @@ class Node06:
         names = {name for name, _ in envelope_ty.fields}
         if not {"ctx", "payload-cbor"} <= names:
             raise ShapeError(f"{world} envelope is {type_name(envelope_ty)}")
-        adapter = cls(world, envelope_ty, index)
+        fill = filler(envelope_ty, f"{world} invocation-envelope")
+        adapter = cls(world, envelope_ty, index, fill)
         adapter.envelope(_probe_ctx(), "probe", b"")  # raises ShapeError on unknown fields
         return adapter
 
     def envelope(self, ctx: ExecCtx, component_ref: str, payload: bytes) -> cm.Record:
-        return fill_record(
-            self.envelope_ty,
+        envelope: cm.Record = self.fill_envelope(
             {
                 "ctx": tenant_fields(ctx),
                 "flow-id": ctx.flow_id or "",
@@ -154,9 +155,9 @@ class Node06:
                 "attempt": ctx.attempt,
                 "payload-cbor": payload,
                 "metadata-cbor": None,
-            },
-            f"{self.world} invocation-envelope",
+            }
         )
+        return envelope
 
     def invoke(self, store: Store, instance: cm.Instance, call: ComponentCall) -> Any:
         payload = json_to_cbor(envelope_payload(call.input))
@@ -187,6 +188,8 @@ class LegacyNode:
     ctx_ty: cm.RecordType
     cbor: bool
     invoke_index: cm.ExportIndex
+    fill_ctx: Filler
+    nested: bool  # exec-ctx wraps a tenant-ctx record in `tenant`; shape A's invoke-ctx is flat
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> LegacyNode:
@@ -197,19 +200,16 @@ class LegacyNode:
         input_ty = params[2][1]
         if not (isinstance(input_ty, cm.String) or is_bytes(input_ty)):
             raise ShapeError(f"{world} invoke input is {type_name(input_ty)}")
-        adapter = cls(world, params[0][1], is_bytes(input_ty), index)
+        ctx_ty = params[0][1]
+        nested = isinstance(dict(ctx_ty.fields).get("tenant"), cm.RecordType)
+        fill = filler(ctx_ty, f"{world} ctx")
+        adapter = cls(world, ctx_ty, is_bytes(input_ty), index, fill, nested)
         adapter.context(_probe_ctx())
         return adapter
 
     def context(self, ctx: ExecCtx) -> cm.Record:
-        fields = dict(self.ctx_ty.fields)
-        # exec-ctx wraps a tenant-ctx record in `tenant`; shape A's invoke-ctx is flat.
-        source = (
-            exec_fields(ctx)
-            if isinstance(fields.get("tenant"), cm.RecordType)
-            else tenant_fields(ctx)
-        )
-        return fill_record(self.ctx_ty, source, f"{self.world} ctx")
+        value: cm.Record = self.fill_ctx(exec_fields(ctx) if self.nested else tenant_fields(ctx))
+        return value
 
     def invoke(self, store: Store, instance: cm.Instance, call: ComponentCall) -> Any:
         data = envelope_payload(call.input)
