@@ -24,7 +24,9 @@ from wit_world.imports import (
 
 
 def _ok(value):
-    return node.InvocationResult(ok=True, output_cbor=mini_cbor.dumps(value), output_metadata_cbor=None)
+    return node.InvocationResult(
+        ok=True, output_cbor=mini_cbor.dumps(value), output_metadata_cbor=None
+    )
 
 
 def _host_error(err):
@@ -92,7 +94,9 @@ class Node(exports.Node):
                 ok=False, output_cbor=mini_cbor.dumps({"reason": "nope"}), output_metadata_cbor=None
             )
         if op == "garbage":
-            return node.InvocationResult(ok=True, output_cbor=b"\xff\xfe\x00", output_metadata_cbor=None)
+            return node.InvocationResult(
+                ok=True, output_cbor=b"\xff\xfe\x00", output_metadata_cbor=None
+            )
         if op == "secret":
             try:
                 value = secrets_store.get(payload["key"])
@@ -123,7 +127,9 @@ class Node(exports.Node):
                 return _ok(_host_error(err))
             return _ok({"created": created})
         if op == "log":
-            logger_api.log(_span(envelope), [("message", payload.get("message", "")), ("level", "info")], None)
+            logger_api.log(
+                _span(envelope), [("message", payload.get("message", "")), ("level", "info")], None
+            )
             return _ok({"logged": True})
         if op == "config":
             try:
