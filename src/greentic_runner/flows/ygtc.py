@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,6 @@ class _Where:
     source: str | None
     doc: YamlDocument | None = None
     flow_id: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
     def error(
         self, message: str, *path: str | int, node: str | None = None, line: int | None = None
