@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from greentic_runner.components.policy import ComponentLimits, ComponentPolicy, WasiPolicy
+from greentic_runner.config import HostConfig, SecretsPolicy
 from greentic_runner.errors import ConfigError
 
 
@@ -56,3 +57,17 @@ def test_wasi_environment_is_only_passthrough(monkeypatch: pytest.MonkeyPatch) -
 def test_limits_must_be_positive(field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         ComponentLimits(**{field: 0})
+
+
+def test_policy_from_host_config() -> None:
+    config = HostConfig(
+        tenant="acme",
+        network_allow=("api.example.com",),
+        env_passthrough=("OTEL_SERVICE_NAME",),
+        secrets_policy=SecretsPolicy(allowed=frozenset({"API_TOKEN"})),
+    )
+    policy = ComponentPolicy.from_host_config(config)
+    assert policy.allows_url("https://api.example.com/x")
+    assert not policy.allows_url("https://other.example.com/x")
+    assert policy.secrets_allowed("API_TOKEN") and not policy.secrets_allowed("DB")
+    assert policy.wasi.env_passthrough == ("OTEL_SERVICE_NAME",)

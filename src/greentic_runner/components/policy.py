@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import HostConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,15 @@ class ComponentPolicy:
     def probe(cls) -> ComponentPolicy:
         """The identify-probe policy: no network, secrets, state, config, env or stdio."""
         return cls(allow_state=False, allow_runtime_config=False)
+
+    @classmethod
+    def from_host_config(cls, config: HostConfig) -> ComponentPolicy:
+        """A tenant's policy from its bindings: network_allow, secrets policy, env_passthrough."""
+        return cls(
+            wasi=WasiPolicy(env_passthrough=tuple(config.env_passthrough)),
+            network_allow=tuple(config.network_allow),
+            secrets_allowed=config.secrets_policy.is_allowed,
+        )
 
     def allows_url(self, url: str) -> bool:
         """True when ``url`` (http or https) matches an entry of ``network_allow``."""
