@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import blake3
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.packs.packkit import DECODED, SIGNED, UNSIGNED, UPSTREAM
+from tests.packs.packkit import DECODED, SIGNED, UNSIGNED, UPSTREAM, read_entries
 
 from greentic_runner.errors import PackError, RunnerError
 from greentic_runner.flows.model import END, REPLY, Branch, Custom, Flow, Next, Node, Route
 from greentic_runner.flows.ygtc import compile_ygtc
 from greentic_runner.packs import cbor
 from greentic_runner.packs.archive import open_archive
+from greentic_runner.packs.build import build_archive, write_zip
 from greentic_runner.packs.compiled import compiled_to_flow, flow_to_compiled
+from greentic_runner.packs.gtpack import open_gtpack
+from greentic_runner.packs.loader import load_pack
 from greentic_runner.packs.manifest import (
     LegacyManifest,
     PackV1Manifest,
@@ -26,6 +33,7 @@ from greentic_runner.packs.manifest import (
     derive_entry_flows,
     encode_pack_v1,
 )
+from greentic_runner.packs.verify import VerifyPolicy
 
 NEGATIVE_FLOWS = {"invalid_node_shape.ygtc", "flow_missing_type.ygtc", "flow_fail.ygtc"}
 YGTC_FLOWS = sorted(p for p in UPSTREAM.rglob("*.ygtc") if p.name not in NEGATIVE_FLOWS)
@@ -409,3 +417,93 @@ def test_any_routing_survives_the_wire_form(
             continue  # unconditional lists are re-read with the YGTC grammar (may simplify)
         assert back.nodes[node_id].routing == expected
     assert list(back.nodes) == list(nodes) and back.start == "a"
+
+
+# --------------------------------------------------------------------------- fuzzing the decoder
+
+_CONVERSATION_PACK = UPSTREAM / "greentic-pack" / "examples" / "weather-demo"
+_LEAF = (
+    st.none() | st.booleans() | st.integers(-3, 300) | st.text(max_size=6) | st.binary(max_size=4)
+)
+_VALUES = st.recursive(
+    _LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _built_entries() -> dict[str, bytes]:
+    data = build_archive(load_pack(_CONVERSATION_PACK)).data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {i.filename: archive.read(i) for i in archive.infolist()}
+
+
+_BUILT = _built_entries()
+_LEGACY_ENTRIES = {
+    name: data for name, data in read_entries(SIGNED).items() if not name.startswith("signatures/")
+}
+
+
+def _replace_at(value: Any, choices: list[int], new: Any) -> Any:
+    """``value`` with the subtree picked by ``choices`` replaced by ``new``."""
+    if not choices or not isinstance(value, dict | list) or not value:
+        return new
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[choices[0] % len(keys)]
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[key] = _replace_at(value[key], choices[1:], new)  # type: ignore[index]
+    return copy
+
+
+def _open_with_manifest(tmp_path: Path, base: dict[str, bytes], manifest: bytes) -> None:
+    """An archive whose SBOM matches the (hostile) manifest, so decoding is reached."""
+    entries = {n: d for n, d in base.items() if n not in ("sbom.cbor", "sbom.json")}
+    entries["manifest.cbor"] = manifest
+    files = [
+        {"path": n, "size": len(d), "media_type": "x", "hash_blake3": blake3.blake3(d).hexdigest()}
+        for n, d in sorted(entries.items())
+    ]
+    sbom = {"format": "greentic-sbom-v1", "files": files}
+    if "sbom.json" in base:
+        entries["sbom.json"] = json.dumps(sbom).encode()
+    else:
+        entries["sbom.cbor"] = cbor.encode_canonical(sbom)
+    path = tmp_path / "fuzz.gtpack"
+    path.write_bytes(write_zip(entries))
+    with contextlib.suppress(RunnerError):
+        open_gtpack(path, VerifyPolicy())
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    legacy=st.booleans(),
+    choices=st.lists(st.integers(min_value=0, max_value=50), max_size=8),
+    new=_VALUES,
+)
+def test_structurally_mutated_manifests_raise_only_runner_errors(
+    tmp_path: Path, legacy: bool, choices: list[int], new: Any
+) -> None:
+    base = _LEGACY_ENTRIES if legacy else _BUILT
+    wire = cbor.decode(base["manifest.cbor"], "m")
+    _open_with_manifest(tmp_path, base, cbor.encode_ordered(_replace_at(wire, choices, new)))
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    legacy=st.booleans(),
+    flips=st.lists(st.tuples(st.integers(0), st.integers(0, 255)), min_size=1, max_size=3),
+)
+def test_byte_mutated_manifests_raise_only_runner_errors(
+    tmp_path: Path, legacy: bool, flips: list[tuple[int, int]]
+) -> None:
+    base = _LEGACY_ENTRIES if legacy else _BUILT
+    manifest = bytearray(base["manifest.cbor"])
+    for position, value in flips:
+        manifest[position % len(manifest)] = value
+    _open_with_manifest(tmp_path, base, bytes(manifest))
