@@ -204,8 +204,11 @@ def build_all(out_dir: Path = DEFAULT_OUT, names: list[str] | None = None) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("names", nargs="*", choices=[*SPECS, []], metavar="NAME")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {', '.join(SPECS)}")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in SPECS]
+    if unknown:
+        parser.error(f"unknown component(s) {unknown}; known: {', '.join(SPECS)}")
     for name, path in build_all(args.out, args.names or None).items():
         sys.stdout.write(f"{name}\t{path}\n")
     return 0
