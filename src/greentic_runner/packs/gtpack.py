@@ -113,7 +113,10 @@ def read_directory(root: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Archiv
     entries: dict[str, bytes] = {}
     total = 0
     for name in names:
-        size = (files.root / name).stat().st_size
+        try:
+            size = (files.root / name).stat().st_size
+        except OSError as exc:
+            raise PackError(f"failed to read {label}/{name}: {exc.strerror or exc}") from exc
         if size > limits.max_entry_bytes:
             raise PackError(
                 f"pack directory {label} file {name} exceeds maximum allowed size of "
