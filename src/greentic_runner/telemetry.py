@@ -245,7 +245,7 @@ class SpanObserver:
             flow_attributes(ctx, self.rollout),
             node.id,
             node.component_ref or node.component,
-            node.operation or ctx.action,
+            node.operation or _payload_operation(payload) or ctx.action,
         )
         span = tracer().start_span(SPAN_NAME, attributes=attrs)
         # A no-op span (telemetry off) need not become current: nothing would read it.
@@ -276,6 +276,15 @@ class SpanObserver:
     def open_spans(self) -> int:
         """Spans started and not yet ended (0 between turns)."""
         return sum(len(stack) for stack in self._open.values())
+
+
+def _payload_operation(payload: Any) -> str | None:
+    """``component.exec`` nodes name their operation in the rendered payload."""
+    if isinstance(payload, dict):
+        value = payload.get("operation", payload.get("op"))
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def _task_key() -> object:

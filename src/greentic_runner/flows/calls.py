@@ -10,6 +10,7 @@ import orjson
 from ..components.invoker import ComponentCall, ExecCtx
 from ..errors import ComponentError, FlowError, ProviderError, RunnerError
 from ..packs.providers import ProviderRegistry
+from ..telemetry import current_trace_id
 from ..tenancy import TenantCtx
 from .builtins import STATE_PREFIX
 from .nodes import COMPONENT_EXEC, Jump, NodeEnv, NodeKind, Outcome, Respond, done
@@ -33,6 +34,7 @@ def exec_ctx(env: NodeEnv) -> ExecCtx:
         node_id=env.node.id,
         session_id=ctx.session_id,
         provider_id=ctx.provider_id,
+        trace_id=current_trace_id(),  # operations hook (telemetry.py): the node span's trace
     )
 
 
