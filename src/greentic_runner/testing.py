@@ -69,9 +69,7 @@ def make_pack(
     )
 
 
-def write_pack_dir(
-    root: Path, pack_id: str, flows: Mapping[str, str], **pack_yaml: Any
-) -> Path:
+def write_pack_dir(root: Path, pack_id: str, flows: Mapping[str, str], **pack_yaml: Any) -> Path:
     """Write ``pack.yaml`` and ``flows/<name>.ygtc`` (YGTC source text) under ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "flows").mkdir(exist_ok=True)
