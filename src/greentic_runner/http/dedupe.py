@@ -1,0 +1,103 @@
+"""Dedupe of redelivered channel events (Idempotency-Key, Telegram update_id, Slack event_id…).
+
+A key goes through three states: unknown → *in flight* (claimed by the request running the
+turn) → *done* (the response is remembered). A failed turn releases its claim, so the
+channel's own retry runs the turn again instead of getting a remembered error.
+
+:class:`MemoryDedupe` keeps entries in process memory, bounded in count and age. It is only
+correct for ONE server process: with several workers or replicas, a redelivery can land on a
+process that never saw the original. Multi-replica deployments need a shared implementation
+of :class:`DedupeStore` — on Redis: ``claim`` = ``SET key "in-flight" NX EX ttl`` (taken →
+``GET`` to tell in-flight from done), ``complete`` = ``SET key <json> EX ttl``, ``release`` =
+``DEL key`` — passed to ``create_app(..., dedupe=...)``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from ..clock import SYSTEM_CLOCK, Clock
+
+DEFAULT_MAX_ENTRIES = 10_000
+DEFAULT_TTL_SECS = 3600.0
+
+ClaimState = Literal["new", "in_flight", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of :meth:`DedupeStore.claim`; ``value`` is the remembered response when done."""
+
+    state: ClaimState
+    value: Any = None
+
+
+class DedupeStore(Protocol):
+    async def claim(self, key: str) -> Claim:
+        """Claim ``key`` for this request (state ``new``), or report who has it."""
+        ...
+
+    async def complete(self, key: str, value: Any) -> None:
+        """Remember the response for ``key`` (JSON-compatible ``value``)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Forget an in-flight claim (the turn failed; a retry may run it again)."""
+        ...
+
+
+@dataclass(slots=True)
+class _Entry:
+    expires_at: float
+    done: bool = False
+    value: Any = None
+
+
+class MemoryDedupe:
+    """An in-process :class:`DedupeStore`: at most ``max_entries`` keys, each for ``ttl_secs``.
+
+    When full, the oldest key is evicted first (a very late redelivery of it runs again).
+    """
+
+    def __init__(
+        self,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        ttl_secs: float = DEFAULT_TTL_SECS,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.ttl_secs = ttl_secs
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _live(self, key: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires_at <= self._clock.now():
+            del self._entries[key]
+            return None
+        return entry
+
+    async def claim(self, key: str) -> Claim:
+        entry = self._live(key)
+        if entry is not None:
+            return Claim("done", entry.value) if entry.done else Claim("in_flight")
+        while len(self._entries) >= self.max_entries:
+            self._entries.popitem(last=False)
+        self._entries[key] = _Entry(self._clock.now() + self.ttl_secs)
+        return Claim("new")
+
+    async def complete(self, key: str, value: Any) -> None:
+        self._entries[key] = _Entry(self._clock.now() + self.ttl_secs, True, value)
+        self._entries.move_to_end(key)
+
+    async def release(self, key: str) -> None:
+        entry = self._entries.get(key)
+        if entry is not None and not entry.done:
+            del self._entries[key]

@@ -1,0 +1,190 @@
+"""Bot Framework activities: the shared format of WebChat/Direct Line and Microsoft Teams.
+
+Inbound ``message`` activities run a turn (other types — conversationUpdate, typing… — are
+acked with no turn). A card submit (``value`` without ``text``) uses the value's ``text`` /
+``value`` field, else its JSON, as the text. Teams ``<at>…</at>`` mention markup is removed
+from the text and listed as mentions.
+
+The response is the ExpectedReplies shape ``{"activities": [...]}`` of bot ``message``
+activities: ``text``, ``suggestedActions`` (imBack buttons), attachments for cards (hero card,
+or the original Adaptive Card), and ``inputHint`` ``expectingInput`` on the last one while
+the flow waits for the user (``acceptingInput`` otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ..errors import HttpError, JSONResponse
+from ..outbound import Card, Outbound, OutMessage
+from .canonical import ChannelMessage, ProviderIds, attachment, attachment_kind, parse_rfc3339
+from .common import Inbound
+
+_AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+ADAPTIVE = "application/vnd.microsoft.card.adaptive"
+HERO = "application/vnd.microsoft.card.hero"
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _dig(value: Any, *path: str) -> Any:
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _submit_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("text", "value", "action"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+        return orjson.dumps(value).decode()
+    return None
+
+
+def _attachments(activity: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for item in activity.get("attachments") or []:
+        if not isinstance(item, dict):
+            continue
+        mime = _str(item.get("contentType"))
+        content = item.get("content")
+        found.append(
+            attachment(
+                attachment_kind(mime),
+                name=_str(item.get("name")),
+                mime=mime,
+                size=item.get("size") if isinstance(item.get("size"), int) else None,
+                url=_str(item.get("contentUrl")),
+                data_inline_b64=content if isinstance(content, str) else None,
+            )
+        )
+    return found
+
+
+def map_activity(
+    inb: Inbound, activity: dict[str, Any], *, thread_from_reply: bool
+) -> ChannelMessage | None:
+    """The activity as a ChannelMessage, or None when it is not a message.
+
+    ``thread_from_reply``: Teams anchors sessions on ``replyToId`` first (spec §9.4)."""
+    if activity.get("type", "message") != "message":
+        return None
+    user = _str(_dig(activity, "from", "id"))
+    if user is None:
+        raise HttpError(400, "bad_request", f"{inb.channel} activity has no `from.id`")
+    text = _str(activity.get("text"))
+    mentions = []
+    if text is not None:
+        mentions = [m.strip() for m in _AT.findall(text)]
+        text = _AT.sub("", text).strip() or None
+    if text is None and activity.get("value") is not None:
+        text = _submit_text(activity.get("value"))
+    channel_data = (
+        activity.get("channelData") if isinstance(activity.get("channelData"), dict) else {}
+    )
+    conversation = _str(_dig(activity, "conversation", "id"))
+    channel = _str(_dig(channel_data, "channel", "id"))
+    reply_to = _str(activity.get("replyToId")) if thread_from_reply else None
+    ids = ProviderIds(
+        team_id=_str(_dig(channel_data, "team", "id")),
+        workspace_id=_str(_dig(activity, "conversation", "tenantId")),
+        conversation_id=conversation,
+        thread_id=reply_to,
+        channel_id=channel,
+        user_id=user,
+        message_id=_str(activity.get("id")),
+        event_id=_str(activity.get("id")),
+    )
+    return ChannelMessage(
+        tenant=inb.tenant,
+        provider=inb.channel,
+        ids=ids,
+        timestamp=parse_rfc3339(_str(activity.get("timestamp"))) or inb.now(),
+        text=text,
+        raw=activity,
+        channel=reply_to or conversation or channel,
+        locale=_str(activity.get("locale")),
+        attachments=_attachments(activity),
+        mentions=mentions,
+        metadata=inb.metadata(),
+        channel_data={
+            "type": activity.get("type", "message"),
+            "channel_id": activity.get("channelId"),
+            "service_url": activity.get("serviceUrl"),
+            "channel_data": channel_data,
+            "value": activity.get("value"),
+        },
+    )
+
+
+def _card_attachment(card: Card) -> dict[str, Any]:
+    if card.adaptive is not None:
+        return {"contentType": ADAPTIVE, "content": card.adaptive}
+    content: dict[str, Any] = {}
+    if card.title:
+        content["title"] = card.title
+    if card.text:
+        content["text"] = card.text
+    if card.image:
+        content["images"] = [{"url": card.image}]
+    if card.buttons:
+        content["buttons"] = [
+            {"type": "imBack", "title": b.title, "value": b.value} for b in card.buttons
+        ]
+    return {"contentType": HERO, "content": content}
+
+
+def _bot_activity(inbound_activity: dict[str, Any], message: OutMessage) -> dict[str, Any]:
+    reply: dict[str, Any] = {
+        "type": "message",
+        "from": inbound_activity.get("recipient") or {"id": "bot", "role": "bot"},
+        "recipient": inbound_activity.get("from"),
+        "conversation": inbound_activity.get("conversation"),
+        "textFormat": "plain",
+    }
+    if inbound_activity.get("id"):
+        reply["replyToId"] = inbound_activity["id"]
+    if message.text:
+        reply["text"] = message.text
+    if message.card is not None:
+        reply["attachments"] = [_card_attachment(message.card)]
+    if message.buttons:
+        reply["suggestedActions"] = {
+            "actions": [
+                {"type": "imBack", "title": b.title, "value": b.value} for b in message.buttons
+            ]
+        }
+    return reply
+
+
+def render(inbound_activity: dict[str, Any], out: Outbound) -> dict[str, Any]:
+    replies = [_bot_activity(inbound_activity, m) for m in out.messages]
+    for reply in replies:
+        reply["inputHint"] = "acceptingInput"
+    if replies and out.waiting:
+        replies[-1]["inputHint"] = "expectingInput"
+    return {"activities": replies}
+
+
+async def handle(inb: Inbound, *, thread_from_reply: bool) -> Response:
+    activity = inb.json()
+    if not isinstance(activity, dict):
+        raise HttpError(400, "bad_request", f"{inb.channel} activity must be a JSON object")
+    message = map_activity(inb, activity, thread_from_reply=thread_from_reply)
+    if message is None:
+        return JSONResponse({"activities": []})
+    ready = message
+
+    async def run() -> Response:
+        return JSONResponse(render(activity, await inb.converse(ready)))
+
+    return await inb.once(ready.ids.message_id, run)

@@ -1,0 +1,198 @@
+"""The canonical adapter payload and session key every channel adapter produces (spec §9.4).
+
+A channel message becomes one message Activity (flow type ``messaging``) whose payload is::
+
+    {tenant, provider, provider_ids{...}, session{key, scopes[]}, timestamp, locale, text,
+     attachments[], buttons[], entities{mentions[], urls[]}, metadata{raw_headers{}, ip},
+     channel_data{}, raw}
+
+and whose ``session_id`` is the four-part key ``{tenant}:{provider}:{anchor}:{user}``
+(anchor = thread, else conversation, else channel, else the user). The host passes it on as
+the envelope's session hint, so every turn of one thread by one user resumes the same flow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ...activity import Activity
+
+_URL = re.compile(r"https?://[^\s<>\"|]+")
+
+# Headers a flow never needs to see: credentials and signatures.
+_HIDDEN_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-slack-signature",
+        "x-hub-signature",
+        "x-hub-signature-256",
+        "x-spark-signature",
+        "x-telegram-bot-api-secret-token",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderIds:
+    """The channel's own ids for a message; unset ones are omitted from the payload."""
+
+    team_id: str | None = None
+    workspace_id: str | None = None
+    conversation_id: str | None = None
+    thread_id: str | None = None
+    channel_id: str | None = None
+    user_id: str | None = None
+    message_id: str | None = None
+    event_id: str | None = None
+
+    def anchor(self) -> str | None:
+        return self.thread_id or self.conversation_id or self.channel_id
+
+    def to_dict(self) -> dict[str, str]:
+        names = (
+            "team_id",
+            "workspace_id",
+            "conversation_id",
+            "thread_id",
+            "channel_id",
+            "user_id",
+            "message_id",
+            "event_id",
+        )
+        return {n: v for n in names if (v := getattr(self, n)) is not None}
+
+
+def session_key(tenant: str, provider: str, ids: ProviderIds) -> str:
+    """``{tenant}:{provider}:{thread|conversation|channel|user}:{user}`` (defaults
+    ``conversation`` and ``user`` when the channel gave nothing)."""
+    user = ids.user_id or "user"
+    conversation = ids.anchor() or ids.user_id or "conversation"
+    return f"{tenant}:{provider}:{conversation}:{user}"
+
+
+def attachment(
+    kind: str,
+    *,
+    name: str | None = None,
+    mime: str | None = None,
+    size: int | None = None,
+    url: str | None = None,
+    data_inline_b64: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "name": name,
+        "mime": mime,
+        "size": size or 0,
+        "url": url,
+        "data_inline_b64": data_inline_b64,
+    }
+
+
+def attachment_kind(mime: str | None) -> str:
+    if mime is None:
+        return "file"
+    for prefix in ("image", "audio", "video"):
+        if mime.startswith(prefix + "/"):
+            return prefix
+    return "card" if "application/vnd.microsoft.card" in mime else "file"
+
+
+def button(button_id: str, title: str, payload: str) -> dict[str, str]:
+    return {"id": button_id, "title": title, "payload": payload}
+
+
+def entities(text: str | None, mentions: Iterable[str] = ()) -> dict[str, list[str]]:
+    return {"mentions": list(mentions), "urls": _URL.findall(text or "")}
+
+
+def request_metadata(headers: Mapping[str, str], ip: str | None) -> dict[str, Any]:
+    """Headers the flow may see (credentials and signatures removed) and the peer address."""
+    raw = {k.lower(): v for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS}
+    return {"raw_headers": raw, "ip": ip}
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def from_unix(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def parse_rfc3339(value: str | None) -> datetime | None:
+    """An ISO-8601/RFC 3339 timestamp (``Z`` accepted), or None when absent or unparsable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class ChannelMessage:
+    """One inbound channel message, mapped; :meth:`activity` builds what the host runs."""
+
+    tenant: str
+    provider: str
+    ids: ProviderIds
+    timestamp: datetime
+    text: str | None
+    raw: Any
+    channel: str | None = None
+    locale: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=lambda: request_metadata({}, None))
+    channel_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_key(self) -> str:
+        return session_key(self.tenant, self.provider, self.ids)
+
+    def scopes(self) -> list[str]:
+        scopes = ["chat"]
+        if self.attachments:
+            scopes.append("attachments")
+        if self.buttons:
+            scopes.append("buttons")
+        return scopes
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "provider": self.provider,
+            "provider_ids": self.ids.to_dict(),
+            "session": {"key": self.session_key, "scopes": self.scopes()},
+            "timestamp": rfc3339(self.timestamp),
+            "locale": self.locale,
+            "text": self.text,
+            "attachments": self.attachments,
+            "buttons": self.buttons,
+            "entities": entities(self.text, self.mentions),
+            "metadata": self.metadata,
+            "channel_data": self.channel_data,
+            "raw": self.raw,
+        }
+
+    def activity(self) -> Activity:
+        """A ``messaging`` message activity carrying the canonical payload and session key."""
+        return Activity(
+            tenant=self.tenant,
+            flow_type="messaging",
+            session_id=self.session_key,
+            provider_id=self.provider,
+            channel_id=self.channel or self.ids.anchor(),
+            conversation_id=self.ids.conversation_id or self.ids.anchor(),
+            user_id=self.ids.user_id,
+            payload=self.payload(),
+        )

@@ -1,0 +1,116 @@
+"""Plumbing shared by the channel adapters: reading, verifying, dedupe, running the turn."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..context import ServerContext, context
+from ..dedupe import Claim
+from ..errors import HttpError, JSONResponse
+from ..limits import parse_json, read_body
+from ..outbound import Outbound, outbound
+from .canonical import ChannelMessage, from_unix, request_metadata
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A channel request after tenant resolution and the size-capped body read."""
+
+    ctx: ServerContext
+    request: Request
+    channel: str
+    tenant: str
+    body: bytes
+
+    def verify(self, check: Callable[[], None]) -> None:
+        """Run a signature check; a failure is counted and re-raised (HTTP 401)."""
+        try:
+            check()
+        except HttpError:
+            self.ctx.metrics.signature_failures.labels(self.channel).inc()
+            raise
+
+    def json(self) -> object:
+        return parse_json(self.body, self.ctx.settings.limits, f"{self.channel} payload")
+
+    def now(self) -> datetime:
+        return from_unix(self.ctx.clock.now())
+
+    def metadata(self) -> dict[str, object]:
+        """The canonical payload's ``metadata``: visible request headers and the peer IP."""
+        client = self.request.client
+        return request_metadata(self.request.headers, client.host if client else None)
+
+    async def converse(self, message: ChannelMessage) -> Outbound:
+        """Run the message's turn; the replies as channel-neutral messages."""
+        replies = await self.ctx.turns.run(self.tenant, message.activity(), self.channel)
+        return outbound(replies)
+
+    async def once(
+        self,
+        event_id: str | None,
+        run: Callable[[], Awaitable[Response]],
+        duplicate: Callable[[Claim], Response] | None = None,
+    ) -> Response:
+        """Run ``run`` once per ``event_id`` (per tenant and channel).
+
+        A redelivery of a finished event gets the remembered response; one that arrives while
+        the first is still running gets ``duplicate(claim)`` (default: 200 ``{"ok": true}``, so
+        the channel stops retrying). A failed or 5xx run is forgotten so a retry runs again.
+        """
+        if event_id is None:
+            return await run()
+        key = f"{self.tenant}:{self.channel}:{event_id}"
+        dedupe = self.ctx.dedupe
+        claim = await dedupe.claim(key)
+        if claim.state != "new":
+            self.ctx.metrics.dedupe_hits.labels(self.channel).inc()
+            if claim.state == "done":
+                return restore_response(claim.value)
+            return duplicate(claim) if duplicate else JSONResponse({"ok": True, "duplicate": True})
+        try:
+            response = await run()
+        except BaseException:
+            await dedupe.release(key)
+            raise
+        if response.status_code >= 500:
+            await dedupe.release(key)
+        else:
+            await dedupe.complete(key, snapshot_response(response))
+        return response
+
+
+async def inbound(request: Request, channel: str) -> Inbound:
+    ctx = context(request)
+    tenant = ctx.settings.routing.resolve(request)
+    body = await read_body(request, ctx.settings.limits)
+    return Inbound(ctx, request, channel, tenant, body)
+
+
+def snapshot_response(response: Response) -> dict[str, object]:
+    """A JSON-compatible copy of a response, for the dedupe store."""
+    headers = {
+        k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+    }
+    return {
+        "status": response.status_code,
+        "media_type": response.media_type,
+        "headers": headers,
+        "body": base64.b64encode(bytes(response.body)).decode(),
+    }
+
+
+def restore_response(value: object) -> Response:
+    assert isinstance(value, dict)
+    return Response(
+        base64.b64decode(value["body"]),
+        status_code=int(value["status"]),
+        headers=dict(value["headers"]),
+        media_type=value["media_type"],
+    )

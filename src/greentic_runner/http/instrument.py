@@ -1,0 +1,121 @@
+"""Latency metering for the host's component calls and store operations.
+
+The wrappers sit at the host's own seams (``ComponentInvoker``, ``SessionStore``,
+``StateStore``), so the engine and stores stay unaware of Prometheus. They add two
+``perf_counter`` reads and one histogram observation per call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from ..components.invoker import ComponentCall, ComponentInvoker
+from ..config import HostConfig
+from ..packs.pack import PackRuntime
+from ..runtime import RolloutIds, TenantRuntime
+from ..runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime, default_invoker
+from ..secrets import SecretsManager
+from ..storage.session import SessionStore
+from ..storage.state import StateStore
+from .metrics import Metrics
+
+
+class MeteredInvoker:
+    """A ComponentInvoker that times ``invoke`` and delegates everything else unchanged."""
+
+    def __init__(self, inner: ComponentInvoker, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def invoke(self, pack: PackRuntime, call: ComponentCall) -> Any:
+        start = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._inner.invoke(pack, call)
+            outcome = "ok"
+            return result
+        finally:
+            self._metrics.component_seconds.labels(
+                call.component_ref, call.operation, outcome
+            ).observe(time.perf_counter() - start)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class MeteredStore:
+    """Times every coroutine method of a session or state store; other attributes pass through.
+
+    Context managers such as ``turn_lock`` are returned as they are, so lock ownership stays
+    with the wrapped store.
+    """
+
+    def __init__(self, inner: object, store: str, metrics: Metrics) -> None:
+        self._inner = inner
+        self._store = store
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        return self._timed(name, attr)
+
+    def _timed(
+        self, operation: str, method: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        histogram = self._metrics.store_seconds
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            outcome = "error"
+            try:
+                result = await method(*args, **kwargs)
+                outcome = "ok"
+                return result
+            finally:
+                histogram.labels(self._store, operation, outcome).observe(
+                    time.perf_counter() - start
+                )
+
+        return timed
+
+
+def metered_session_store(store: SessionStore, metrics: Metrics) -> SessionStore:
+    return cast(SessionStore, MeteredStore(store, "session", metrics))
+
+
+def metered_state_store(store: StateStore, metrics: Metrics) -> StateStore:
+    return cast(StateStore, MeteredStore(store, "state", metrics))
+
+
+def metered_runtime_factory(
+    metrics: Metrics, inner: RuntimeFactory = build_tenant_runtime
+) -> RuntimeFactory:
+    """A RuntimeFactory whose runtimes call components through :class:`MeteredInvoker`."""
+
+    async def factory(
+        config: HostConfig,
+        packs: Sequence[PackRef],
+        *,
+        session_store: SessionStore,
+        state_store: StateStore,
+        secrets: SecretsManager,
+        invoker: ComponentInvoker | None,
+        rollout: RolloutIds,
+    ) -> TenantRuntime:
+        base = invoker if invoker is not None else default_invoker(config)
+        return await inner(
+            config,
+            packs,
+            session_store=session_store,
+            state_store=state_store,
+            secrets=secrets,
+            invoker=cast(ComponentInvoker, MeteredInvoker(base, metrics)),
+            rollout=rollout,
+        )
+
+    return factory

@@ -1,0 +1,94 @@
+"""Request limits: a body size cap and a JSON nesting cap, checked before any parsing work.
+
+The body is read as a stream and abandoned as soon as it passes the cap, so a client cannot
+make the server buffer more than ``max_body_bytes`` (a lying ``Content-Length`` included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+
+from .errors import HttpError
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_JSON_DEPTH = 64
+DEFAULT_TURN_TIMEOUT_SECS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-request limits. ``turn_timeout_secs`` bounds one flow turn (0 disables it)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    turn_timeout_secs: float = DEFAULT_TURN_TIMEOUT_SECS
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        if self.max_json_depth < 1:
+            raise ValueError("max_json_depth must be at least 1")
+        if self.turn_timeout_secs < 0:
+            raise ValueError("turn_timeout_secs must not be negative")
+
+
+def _too_large(limit: int) -> HttpError:
+    return HttpError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+async def read_body(request: Request, limits: Limits) -> bytes:
+    """The whole body, or HttpError 413 once it passes the cap (400 on a broken upload)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise _too_large(limits.max_body_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise _too_large(limits.max_body_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise HttpError(400, "bad_request", "client disconnected before the body was read") from exc
+    return b"".join(chunks)
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when arrays/objects nest deeper than ``limit`` (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json(body: bytes, limits: Limits, what: str = "request body") -> Any:
+    """Decode JSON; 400 for malformed JSON or nesting deeper than ``max_json_depth``."""
+    if not body.strip():
+        raise HttpError(400, "bad_request", f"{what} is empty; expected JSON")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, "invalid_json", f"{what} is not valid JSON: {exc}") from exc
+    if json_depth_exceeds(value, limits.max_json_depth):
+        raise HttpError(
+            400, "json_too_deep", f"{what} nests deeper than {limits.max_json_depth} levels"
+        )
+    return value
+
+
+async def read_json(request: Request, limits: Limits, what: str = "request body") -> Any:
+    return parse_json(await read_body(request, limits), limits, what)

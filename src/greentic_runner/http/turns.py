@@ -1,0 +1,108 @@
+"""Running one turn for an HTTP request: per-turn timeout, metrics and in-flight tracking.
+
+Every route that runs a flow goes through :class:`TurnRunner`, so graceful shutdown can
+wait for the turns that are still running (:meth:`TurnRunner.drain`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ..activity import Activity
+from ..errors import RunnerError
+from ..host import RunnerHost
+from ..replies import is_pending
+from ..routing.resolve import resolve_flow_id
+from .errors import HttpError
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class TurnRunner:
+    """Runs turns on ``host`` with a timeout (seconds; 0 = none) and records metrics."""
+
+    def __init__(self, host: RunnerHost, metrics: Metrics, timeout_secs: float) -> None:
+        self.host = host
+        self.metrics = metrics
+        self.timeout_secs = timeout_secs
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, tenant: str, activity: Activity, channel: str) -> list[Activity]:
+        """The turn's reply activities.
+
+        Raises the host's RunnerError, or HttpError 503 ``turn_timeout`` when the turn ran
+        longer than the timeout (a timed-out turn changes no stored conversation state).
+        """
+        flow = self._flow_label(tenant, activity)
+        start = time.perf_counter()
+        self._in_flight += 1
+        self._idle.clear()
+        outcome = "error"
+        try:
+            replies = await self._run(tenant, activity)
+            waiting = next((r.payload for r in replies if is_pending(r.payload)), None)
+            if waiting is not None:
+                flow = _resume_flow(waiting) or flow
+            outcome = "waiting" if waiting is not None else "done"
+            return replies
+        except TimeoutError:
+            outcome = "timeout"
+            raise HttpError(
+                503,
+                "turn_timeout",
+                f"turn for tenant {tenant} (flow {flow}) did not finish within "
+                f"{self.timeout_secs:g}s",
+            ) from None
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+            self.metrics.record_turn(tenant, channel, flow, outcome, time.perf_counter() - start)
+
+    async def _run(self, tenant: str, activity: Activity) -> list[Activity]:
+        if self.timeout_secs <= 0:
+            return await self.host.handle_activity(tenant, activity)
+        async with asyncio.timeout(self.timeout_secs):
+            return await self.host.handle_activity(tenant, activity)
+
+    def _flow_label(self, tenant: str, activity: Activity) -> str:
+        """The flow the turn will most likely run (a parked snapshot may still override it)."""
+        if activity.flow_id is not None:
+            return activity.flow_id
+        runtime = self.host.active.load_pack(tenant)
+        if runtime is None:
+            return "-"
+        try:
+            return resolve_flow_id(runtime.registry, runtime.main_pack, tenant, activity)[1]
+        except RunnerError:
+            return "-"
+
+    async def drain(self, timeout_secs: float | None) -> bool:
+        """Wait until no turn is running; False when ``timeout_secs`` passed first."""
+        try:
+            async with asyncio.timeout(timeout_secs):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning(
+                "shutdown: %d turn(s) still running after %ss", self._in_flight, timeout_secs
+            )
+            return False
+        return True
+
+
+def _resume_flow(pending: Any) -> str | None:
+    resume = pending.get("resume") if isinstance(pending, dict) else None
+    if isinstance(resume, dict):
+        flow = resume.get("next_flow") or resume.get("flow_id")
+        return flow if isinstance(flow, str) else None
+    return None
