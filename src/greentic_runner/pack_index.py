@@ -98,7 +98,8 @@ def _tenant(tenant: str, body: Any, origin: str) -> TenantPacks:
     where = f"pack index {origin}, tenant {tenant}"
     if not isinstance(body, Mapping) or "main_pack" not in body:
         raise ConfigError(f"{where}: expected an object with `main_pack`")
-    overlays = body.get("overlays") or []
+    overlays = body.get("overlays")
+    overlays = [] if overlays is None else overlays
     if not isinstance(overlays, list):
         raise ConfigError(f"{where}: `overlays` must be a list")
     return TenantPacks(
@@ -178,6 +179,7 @@ class UrlFetcher:
                         )
                     out.write(chunk)
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the open response
             raise PackError(f"failed to fetch {display_url(url)}: HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
