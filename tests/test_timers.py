@@ -419,6 +419,7 @@ async def test_loading_a_pack_spawns_its_timers_and_an_invalid_cron_fails_the_lo
     pack_dir = write_pack_dir(tmp_path / "pack", "app", {"tick": FLOW})
     good = timer_config(TimerSpec("tick", "*/5 * * * *", "every5"))
     host = HostBuilder().with_config(good).build()
+    await host.start()
     await host.load_pack("demo", pack_dir)
     runtime = host.active.load_pack("demo")
     assert runtime is not None
@@ -429,11 +430,13 @@ async def test_loading_a_pack_spawns_its_timers_and_an_invalid_cron_fails_the_lo
     assert tasks[0].cancelled()
 
     bad = HostBuilder().with_config(timer_config(TimerSpec("tick", "99 * * * *", "x"))).build()
+    await bad.start()
     with pytest.raises(
         ConfigError, match=r"^failed to load tenant demo: invalid cron expression for x"
     ):
         await bad.load_pack("demo", pack_dir)
     assert bad.active.load_pack("demo") is None
+    await bad.stop()
 
 
 async def test_a_timer_runs_a_real_flow_end_to_end(
@@ -441,6 +444,7 @@ async def test_a_timer_runs_a_real_flow_end_to_end(
 ) -> None:
     pack_dir = write_pack_dir(tmp_path / "pack", "app", {"tick": FLOW})
     host = HostBuilder().with_config(timer_config(TimerSpec("tick", "@hourly", "h"))).build()
+    await host.start()
     await host.load_pack("demo", pack_dir)
     runtime = host.active.load_pack("demo")
     assert runtime is not None
