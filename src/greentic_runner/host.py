@@ -15,7 +15,11 @@ from typing import Any
 
 from . import telemetry
 from .activity import Activity
-from .components.invoker import ComponentInvoker
+from .components.invoker import ComponentInvoker, ExecCtx
+from .components.mocks import MockInvoker
+from .components.policy import ComponentPolicy
+from .components.scope import HostServices
+from .components.wasm import WasmInvoker
 from .config import HostConfig
 from .envelope import IngressEnvelope
 from .errors import ConfigError, RunnerError, TenantError, with_context
@@ -34,7 +38,7 @@ from .routing.fast2flow import ComponentRouteProvider, RouteProvider, apply_fast
 from .routing.resolve import resolve_flow_id
 from .routing.welcome import apply_welcome_override
 from .runtime import ActivePacks, RolloutIds, TenantRuntime
-from .runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime
+from .runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime, used_components
 from .secrets import SecretsManager, default_manager
 from .storage.session import InMemorySessionStore, SessionStore
 from .storage.state import InMemoryStateStore, StateStore
@@ -117,19 +121,54 @@ class RunnerHost:
         self.state_store = state_store
         self.secrets = secrets
         self._invoker = invoker
+        self._wasm: WasmInvoker | None = None
         self._route_provider = route_provider
         self._runtime_factory = runtime_factory
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Mark the host ready (telemetry is configured by the embedding process)."""
+        """Start the WebAssembly runtime (unless an invoker was injected) and mark ready."""
+        await self._start_wasm()
         self.health.telemetry_ready = True
         self.health.secrets_ready = True
 
     async def stop(self) -> None:
-        """Drop every legacy and revision runtime (their timers stop)."""
+        """Drop every legacy and revision runtime (their timers stop), then the runtime."""
         self.active.replace({})
+        if self._wasm is not None:
+            wasm, self._wasm = self._wasm, None
+            await wasm.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> RunnerHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _component_policy(self, ctx: ExecCtx, pack: PackRuntime) -> ComponentPolicy:
+        config = self.configs.get(ctx.tenant)
+        return ComponentPolicy.from_host_config(config) if config else ComponentPolicy()
+
+    async def _start_wasm(self) -> WasmInvoker | None:
+        """The host's one WebAssembly runtime, started on first need; None when injected."""
+        if self._invoker is None and self._wasm is None:
+            services = HostServices(
+                secrets=self.secrets, state=self.state_store, policy_for=self._component_policy
+            )
+            wasm = WasmInvoker(services=services)
+            await wasm.__aenter__()
+            self._wasm = wasm
+        return self._wasm
+
+    async def _tenant_invoker(self, config: HostConfig) -> ComponentInvoker:
+        """The injected invoker, else the bindings' mocks in front of WebAssembly."""
+        wasm = await self._start_wasm()
+        if wasm is None:
+            assert self._invoker is not None
+            return self._invoker
+        return MockInvoker(config.mocks, fallback=wasm) if config.mocks else wasm
 
     # -- loading ------------------------------------------------------------------------
 
@@ -154,15 +193,20 @@ class RunnerHost:
     ) -> TenantRuntime:
         """Load ``packs`` (main first, then overlays) into a runtime without activating it."""
         config = self._config(tenant)
-        return await self._runtime_factory(
+        runtime = await self._runtime_factory(
             config,
             packs,
             session_store=session_store or self.session_store,
             state_store=state_store or self.state_store,
             secrets=self.secrets,
-            invoker=self._invoker,
+            invoker=await self._tenant_invoker(config),
             rollout=rollout or RolloutIds(),
         )
+        if self._wasm is not None:  # a corrupt component the flows use fails the load
+            for pack in runtime.packs:
+                for ref in used_components(pack, config):
+                    await self._wasm.load(pack, ref)
+        return runtime
 
     async def load_pack(
         self, tenant: str, path: Path | str, overlays: Sequence[Path | str] = ()

@@ -12,7 +12,7 @@ from .components.invoker import ComponentInvoker
 from .config import HostConfig
 from .errors import PackError, RunnerError, with_context
 from .packs.pack import PackRuntime
-from .packs.pins import check_pin
+from .packs.verify import verify_sha256_pin
 from .runtime import RolloutIds, TenantRuntime
 from .secrets import SecretsManager
 from .storage.session import SessionStore
@@ -36,17 +36,9 @@ class RuntimeFactory(Protocol):
         session_store: SessionStore,
         state_store: StateStore,
         secrets: SecretsManager,
-        invoker: ComponentInvoker | None,
+        invoker: ComponentInvoker,
         rollout: RolloutIds,
     ) -> TenantRuntime: ...
-
-
-def default_invoker(config: HostConfig) -> ComponentInvoker:
-    """Mocks from the bindings first, then the pack's WebAssembly components."""
-    from .components.mocks import MockInvoker
-    from .components.wasm import WasmInvoker
-
-    return MockInvoker(config.mocks, fallback=WasmInvoker())
 
 
 async def load_packs(tenant: str, refs: Sequence[PackRef], revision: bool) -> list[PackRuntime]:
@@ -59,7 +51,7 @@ async def load_packs(tenant: str, refs: Sequence[PackRef], revision: bool) -> li
     for ref in refs:
         try:
             if ref.digest is not None:
-                await asyncio.to_thread(check_pin, ref.path, ref.digest)
+                await asyncio.to_thread(verify_sha256_pin, ref.path, ref.digest)
             pack = await asyncio.to_thread(load_pack, ref.path)
         except RunnerError as exc:
             raise with_context(f"failed to load pack {ref.path} for tenant {tenant}", exc) from exc
@@ -75,6 +67,42 @@ async def load_packs(tenant: str, refs: Sequence[PackRef], revision: bool) -> li
     return packs
 
 
+def used_components(pack: PackRuntime, config: HostConfig) -> list[str]:
+    """Bundled components the pack's flows, providers or router may call.
+
+    They are compiled at load time so a corrupt one fails the load; bundled components that
+    nothing refers to (sample packs ship placeholders) are left alone until called.
+    """
+    mentioned: set[str] = set()
+    operations: set[str] = set()
+    for flow in pack.flows.values():
+        for node in flow.nodes.values():
+            mentioned.update(filter(None, (node.component, node.component_ref)))
+            mentioned.update(_strings(node.mapping))
+            if node.operation:
+                operations.add(node.operation)
+    for extension in pack.extensions.values():
+        mentioned.update(_strings(extension))
+    if config.fast2flow.enabled:
+        mentioned.add(config.fast2flow.component_ref)
+    return [
+        ref
+        for ref, spec in pack.components.items()
+        if spec.wasm_path is not None
+        and (ref in mentioned or operations.intersection(spec.operations))
+    ]
+
+
+def _strings(value: object) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
+
+
 async def build_tenant_runtime(
     config: HostConfig,
     packs: Sequence[PackRef],
@@ -82,14 +110,13 @@ async def build_tenant_runtime(
     session_store: SessionStore,
     state_store: StateStore,
     secrets: SecretsManager,
-    invoker: ComponentInvoker | None,
+    invoker: ComponentInvoker,
     rollout: RolloutIds,
 ) -> TenantRuntime:
-    """The default RuntimeFactory: packs from disk, FlowEngine, mocks + WebAssembly."""
+    """The default RuntimeFactory: packs from disk and a FlowEngine over them."""
     from .flows.engine import FlowEngine
 
     loaded = await load_packs(config.tenant, packs, rollout.revision_id is not None)
-    invoker = invoker or default_invoker(config)
     # -- operations hook (telemetry.py): a flow.execute span per node --
     from .telemetry import SpanObserver
 
