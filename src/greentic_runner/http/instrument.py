@@ -16,7 +16,7 @@ from ..components.invoker import ComponentCall, ComponentInvoker
 from ..config import HostConfig
 from ..packs.pack import PackRuntime
 from ..runtime import RolloutIds, TenantRuntime
-from ..runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime, default_invoker
+from ..runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime
 from ..secrets import SecretsManager
 from ..storage.session import SessionStore
 from ..storage.state import StateStore
@@ -104,17 +104,16 @@ def metered_runtime_factory(
         session_store: SessionStore,
         state_store: StateStore,
         secrets: SecretsManager,
-        invoker: ComponentInvoker | None,
+        invoker: ComponentInvoker,
         rollout: RolloutIds,
     ) -> TenantRuntime:
-        base = invoker if invoker is not None else default_invoker(config)
         return await inner(
             config,
             packs,
             session_store=session_store,
             state_store=state_store,
             secrets=secrets,
-            invoker=cast(ComponentInvoker, MeteredInvoker(base, metrics)),
+            invoker=cast(ComponentInvoker, MeteredInvoker(invoker, metrics)),
             rollout=rollout,
         )
 

@@ -21,6 +21,7 @@ reference's ``finalize``), and a person should read it once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,14 @@ def payload_messages(payload: Any) -> Iterator[OutMessage]:
     elif isinstance(payload, dict):
         yield from _object_messages(payload)
     else:
-        yield OutMessage(text=orjson.dumps(payload).decode())
+        yield OutMessage(text=_json_text(payload))
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits, which orjson refuses
+        return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def _object_messages(payload: dict[str, Any]) -> Iterator[OutMessage]:
@@ -117,7 +125,7 @@ def _object_messages(payload: dict[str, Any]) -> Iterator[OutMessage]:
             card=card,
         )
         return
-    yield OutMessage(text=orjson.dumps(payload).decode())
+    yield OutMessage(text=_json_text(payload))
 
 
 def buttons(value: Any) -> tuple[Button, ...]:
@@ -164,7 +172,8 @@ def adaptive_card(card: dict[str, Any]) -> Card:
         None,
     )
     actions = []
-    for action in card.get("actions") or []:
+    raw_actions = card.get("actions")
+    for action in raw_actions if isinstance(raw_actions, list) else []:
         if isinstance(action, dict) and action.get("type") in ("Action.Submit", "Action.Execute"):
             title = str(action.get("title") or "")
             data = action.get("data")
@@ -190,7 +199,8 @@ def _walk_elements(items: Any) -> Iterator[dict[str, Any]]:
             continue
         yield item
         yield from _walk_elements(item.get("items"))
-        for column in item.get("columns") or []:
+        columns = item.get("columns")
+        for column in columns if isinstance(columns, list) else []:
             if isinstance(column, dict):
                 yield from _walk_elements(column.get("items"))
 
