@@ -42,11 +42,14 @@ class StaticPackSource:
         return {tenant: list(refs) for tenant, refs in self.tenants.items()}
 
 
-async def reload_all(host: RunnerHost, source: PackSource) -> dict[str, TenantRuntime]:
+async def reload_all(
+    host: RunnerHost, source: PackSource, *, log_failure: bool = True
+) -> dict[str, TenantRuntime]:
     """Resolve, build every tenant's runtime, then swap them all in at once.
 
     Returns the new runtimes. Raises the first RunnerError (with the failing tenant named);
-    the running packs are untouched in that case.
+    the running packs are untouched in that case. ``log_failure=False`` skips the warning
+    (for callers that report the error themselves, e.g. a server failing to start).
     """
     built: dict[str, TenantRuntime] = {}
     try:
@@ -61,7 +64,8 @@ async def reload_all(host: RunnerHost, source: PackSource) -> dict[str, TenantRu
             runtime.close()
         if isinstance(exc, RunnerError):
             host.health.record_error(str(exc))
-            log.warning("pack reload failed; running packs kept: %s", exc)
+            if log_failure:
+                log.warning("pack reload failed; running packs kept: %s", exc)
         raise
     host.active.replace_legacy(built)
     host.health.record_reload()

@@ -21,8 +21,9 @@ import asyncio
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +147,7 @@ async def open_server(plan: ServePlan, stack: AsyncExitStack) -> Server:
         source = StaticPackSource(
             {t.tenant: [PackRef(path) for path in t.packs] for t in plan.tenants}
         )
-        await reload_all(host, source)
+        await reload_all(host, source, log_failure=False)  # startup: the caller reports it
     settings = http_settings(plan)
     app = create_app(host, settings, metrics=metrics, reload_source=source, reloader=reloader)
     app.state.ctx.reload_lock = lock
@@ -154,6 +155,26 @@ async def open_server(plan: ServePlan, stack: AsyncExitStack) -> Server:
     if unverified and not is_loopback(plan.host):
         log.warning("channel requests are not signature-checked for: %s", ", ".join(unverified))
     return Server(host, app, plan)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGINT/SIGTERM only start the graceful shutdown.
+
+    Stock uvicorn re-raises the captured signal after shutting down, which kills the
+    process before ``serve``'s cleanup (host stop, store close) runs; here the signal just
+    ends ``serve`` normally (a second signal forces the exit, as in uvicorn)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        for sig in handled:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
 
 
 def _uvicorn_config(app: Any, plan: ServePlan, **extra: Any) -> uvicorn.Config:
@@ -189,7 +210,7 @@ async def serve(plan: ServePlan, *, ready: Callable[[], None] | None = None) -> 
             plan.host,
             plan.port,
         )
-        await uvicorn.Server(config).serve()
+        await _Server(config).serve()
 
 
 async def check(plan: ServePlan) -> None:
