@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean ensure-redis
+.PHONY: run test lint typecheck unit clean ensure-redis ensure-chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The HTTP server on the bundled examples: tenant demo (hello) and tenant onboarding;
+# open http://127.0.0.1:8080/chat and pick a tenant. Ctrl-C stops it.
 run: $(STAMP)
-	$(BIN)/greentic-runner run examples/hello --text hi --store memory
+	@if [ -d examples/hello ]; then \
+	  $(BIN)/greentic-runner serve --pack examples/hello \
+	    $$([ -d examples/onboarding ] && echo --pack onboarding=examples/onboarding); \
+	else \
+	  echo "examples/hello is missing: nothing to serve"; exit 1; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
@@ -30,10 +37,18 @@ ensure-redis:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
-unit: $(STAMP) ensure-redis
+# The /chat browser test drives Debian's chromium through Playwright (no browser download).
+ensure-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium for the browser test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+unit: $(STAMP) ensure-redis ensure-chromium
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: ensure-chromium lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
