@@ -79,7 +79,8 @@ _ADMIN = frozenset({"token_env"})
 
 @dataclass(frozen=True, slots=True)
 class TenantPlan:
-    """One tenant to serve: its packs (main first, then overlays) and optional bindings."""
+    """One tenant to serve: its packs (main first, then overlays; empty when a pack index
+    supplies them) and optional bindings."""
 
     tenant: str
     packs: tuple[Path, ...]
@@ -385,7 +386,9 @@ def resolve_plan(
 
     ``bindings_tenant`` maps each ``--bindings`` file to the tenant it declares (the caller
     reads the files); a ``--pack`` for that tenant uses it. ``--pack`` for a tenant the file
-    also names replaces the file's packs for that tenant. Raises ConfigError.
+    also names replaces the file's packs for that tenant. With ``PACK_INDEX_URL`` set the
+    index supplies the packs, so tenants may have bindings only (or nothing may be named).
+    Raises ConfigError.
     """
     env = os.environ if environ is None else environ
     file = load_server_config(flags.config) if flags.config else None
@@ -403,13 +406,22 @@ def resolve_plan(
     for tenant, path in flag_bindings.items():
         if tenant in tenants:
             tenants[tenant] = replace(tenants[tenant], bindings=path)
-    tenants.update(_flag_tenants(flags, routing.default_tenant, flag_bindings))
-    for tenant in flag_bindings:
-        if tenant not in tenants:
+    for tenant, plan in _flag_tenants(flags, routing.default_tenant, flag_bindings).items():
+        known = tenants.get(tenant)
+        # --pack replaces the file's packs; the file's bindings stay unless --bindings says
+        tenants[tenant] = replace(
+            plan, bindings=plan.bindings or (known.bindings if known else None)
+        )
+    from_index = bool(env.get("PACK_INDEX_URL", "").strip())
+    for tenant, path in flag_bindings.items():
+        if tenant in tenants:
+            continue
+        if not from_index:
             raise ConfigError(
                 f"--bindings for tenant {tenant} but no pack for it: add --pack {tenant}=PATH"
             )
-    if not tenants:
+        tenants[tenant] = TenantPlan(tenant, (), path)  # its packs come from the index
+    if not tenants and not from_index:
         raise ConfigError(
             "nothing to serve: pass --pack [TENANT=]PATH or a --config file with `tenants`"
         )
