@@ -241,7 +241,11 @@ class RunnerHost:
         runtime = await self.build_runtime(
             tenant, packs, rollout=rollout, session_store=session_store, state_store=state_store
         )
-        self.active.insert_revision(tenant, deployment_id, bundle_id, revision_id, runtime)
+        try:
+            self.active.insert_revision(tenant, deployment_id, bundle_id, revision_id, runtime)
+        except RunnerError:
+            runtime.close()  # never activated: stop its timers
+            raise
 
     # -- activities ---------------------------------------------------------------------
 

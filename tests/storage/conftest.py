@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from tests.storage.kits import Kit
-from tests.storage.storage_helpers import FakeClock, RedisServer
+from tests.storage.storage_helpers import FakeClock
 
 from greentic_runner.storage import SessionStore, StateStore
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One private redis-server for the session; tests isolate by namespace/tenant."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
 
 ALL_BACKENDS = [
     pytest.param("memory", id="memory"),
