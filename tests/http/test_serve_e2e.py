@@ -111,3 +111,20 @@ def test_startup_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
     assert nothing.stderr.strip() == (
         "error: nothing to serve: pass --pack [TENANT=]PATH or a --config file with `tenants`"
     )
+
+
+def test_two_workers_share_conversations_through_sqlite(tmp_path: Path) -> None:
+    args = ["--pack", str(ONBOARDING), "--store", f"sqlite:{tmp_path / 'runner.db'}"]
+    with (
+        serve([*args, "--workers", "2"], cwd=tmp_path) as served,
+        # a new connection per request, so the kernel spreads them over both workers
+        httpx.Client(
+            base_url=served.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as http,
+    ):
+        for user in ("w1", "w2", "w3"):
+            say(http, "hi", user)
+        for user in ("w1", "w2", "w3"):
+            assert say(http, "Ada", user) == ["Which plan would you like: free or pro?"]
+        code, err = served.stop()
+    assert code == 0, err
