@@ -25,6 +25,7 @@ from .errors import (
 )
 from .host import HostBuilder, RunnerHost, TenantHandle
 from .runtime_loader import PackRef
+from .storage.config import StorageConfig, Stores, open_stores
 from .tenancy import ReplyScope, TenantCtx
 
 __version__ = "0.1.0"
@@ -51,11 +52,14 @@ __all__ = [
     "SecretsError",
     "SecretsPolicy",
     "SessionError",
+    "StorageConfig",
     "StoreError",
+    "Stores",
     "TenantCtx",
     "TenantError",
     "TenantHandle",
     "VerificationError",
     "WebhookPolicy",
     "WelcomeFlowHint",
+    "open_stores",
 ]
