@@ -52,3 +52,26 @@ test: ensure-chromium lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Benchmarks (docs/performance.md): BENCH lines on stdout, JSON in .bench/report.json.
+# The Bot Framework peer runs in its own virtualenv, .bench/ (ignored by git).
+# BENCH_ARGS passes options through, e.g. `make bench BENCH_ARGS="--only turn-echo --profile"`.
+BENCH_VENV := .bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: bench ensure-wrk
+
+$(BENCH_STAMP): bench/peer/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/peer/requirements.txt
+	touch $(BENCH_STAMP)
+
+ensure-wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing wrk for the http-webchat benchmark"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+bench: $(STAMP) $(BENCH_STAMP) ensure-redis ensure-wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""Comparison servers for the HTTP scenario."""

@@ -1,0 +1,272 @@
+"""The scenarios: which processes each runs, the ratio it reports and the target it checks.
+
+Every ratio is greentic-runner's figure over the comparison measured in the same run.
+Targets are reported as held or not, never asserted. A scenario whose prerequisite has
+not landed or is missing reports ``status=pending`` / ``status=skipped`` with the reason.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import webchat
+from .prepare import PrepareError, other_core, pack_with_component, redis_server
+from .report import Outcome, Target
+from .run import Runner, pooled
+
+Scenario = Callable[[Runner], Outcome]
+PEER_NOTE = "peer virtualenv .bench/ missing: ratio needs make bench"
+
+
+def _turn_params(runner: Runner) -> dict[str, Any]:
+    return {
+        "conversations": runner.size(1000, 100),
+        "warmup": 1,
+        "rounds": runner.size(5, 2),
+    }
+
+
+def _versus_peer(
+    runner: Runner, name: str, ours_job: str, peer_job: str, floor_job: str, target: float
+) -> Outcome:
+    jobs = [("ours", ours_job), ("peer", peer_job), ("ours", floor_job)]
+    results = runner.alternate(jobs, _turn_params(runner), passes=runner.size(2, 1))
+    ours, peer, floor = (pooled(results[job]) for _, job in jobs)
+    assert ours is not None and floor is not None
+    outcome = Outcome(
+        name,
+        {"turns_per_s": ours, "peer_turns_per_s": peer or "n/a", "floor_turns_per_s": floor},
+        ratio_means="greentic-runner turns/s ÷ Bot Framework peer turns/s",
+        target=Target(target),
+    )
+    outcome.metrics["floor_share"] = ours / floor  # how close to the hand-written floor
+    if peer is None:
+        outcome.status, outcome.note = "skipped", PEER_NOTE
+    else:
+        outcome.ratio = ours / peer
+    return outcome
+
+
+def turn_echo(runner: Runner) -> Outcome:
+    return _versus_peer(runner, "turn-echo", "turn-echo", "peer-echo", "floor-echo", 1.5)
+
+
+def turn_ask_name(runner: Runner) -> Outcome:
+    return _versus_peer(
+        runner, "turn-ask-name", "turn-ask-name", "peer-ask-name", "floor-ask-name", 5.0
+    )
+
+
+def memory_per_wait(runner: Runner) -> Outcome:
+    """Bytes held per conversation waiting for its second turn (lower is better)."""
+    params = {"conversations": runner.size(1000, 100)}
+    ours = runner.job("ours", "mem-ask-name", params)["memory"]
+    floor = runner.job("ours", "mem-floor", params)["memory"]
+    outcome = Outcome(
+        "mem-per-wait",
+        {
+            "bytes_per_wait": ours["retained_bytes_per_item"],
+            "peak_bytes_per_wait": ours["peak_bytes_per_item"],
+            "floor_bytes_per_wait": floor["retained_bytes_per_item"],
+        },
+        ratio_means="greentic-runner bytes ÷ peer bytes per waiting conversation (lower wins)",
+    )
+    if not runner.has_peer:
+        outcome.status, outcome.note = "skipped", PEER_NOTE
+        return outcome
+    peer = runner.job("peer", "mem-peer", params)["memory"]
+    outcome.metrics["peer_bytes_per_wait"] = peer["retained_bytes_per_item"]
+    outcome.metrics["peer_peak_bytes_per_wait"] = peer["peak_bytes_per_item"]
+    outcome.ratio = ours["retained_bytes_per_item"] / peer["retained_bytes_per_item"]
+    return outcome
+
+
+def _durable(runner: Runner, name: str, store: dict[str, Any]) -> Outcome:
+    params = {
+        "conversations": runner.size(1000, 100),
+        "warmup": 1,
+        "rounds": runner.size(3, 1),
+        **store,
+    }
+    with tempfile.TemporaryDirectory(prefix="greentic-bench-") as tmp:
+        ours_params = {**params, "sqlite_path": str(Path(tmp) / "runner.db")}
+        raw_params = {**params, "sqlite_path": str(Path(tmp) / "raw.db")}
+        ours = runner.job("ours", "turn-ask-name", ours_params)
+        raw = runner.job("ours", "raw-store", raw_params)
+        threaded = None
+        if store["store"] == "sqlite":
+            threaded_path = str(Path(tmp) / "raw-threaded.db")
+            threaded_params = {**params, "sqlite_path": threaded_path, "threaded": True}
+            threaded = runner.job("ours", "raw-store", threaded_params)
+    ours_rate, raw_rate = ours["turns_per_s"]["median"], raw["turns_per_s"]["median"]
+    ops = ours.get("store_ops_per_turn", {})
+    metrics: dict[str, Any] = {
+        "turns_per_s": ours_rate,
+        "raw_turns_per_s": raw_rate,
+        "store_calls_per_turn": ops.get("calls", "n/a"),
+        "raw_calls_per_turn": raw["calls_per_turn"],
+    }
+    if "statements" in ops:
+        metrics["sql_statements_per_turn"] = ops["statements"]
+    if threaded is not None:
+        metrics["raw_threaded_turns_per_s"] = threaded["turns_per_s"]["median"]
+    return Outcome(
+        name,
+        metrics,
+        ratio=ours_rate / raw_rate,
+        ratio_means="greentic-runner turns/s ÷ raw store round trips turns/s",
+    )
+
+
+def turn_sqlite(runner: Runner) -> Outcome:
+    return _durable(runner, "turn-sqlite", {"store": "sqlite"})
+
+
+def turn_redis(runner: Runner) -> Outcome:
+    try:
+        with redis_server(other_core(runner.core)) as server:
+            return _durable(runner, "turn-redis", {"store": "redis", "redis_url": server.url})
+    except PrepareError as exc:
+        return Outcome("turn-redis", status="skipped", note=str(exc))
+
+
+def turn_component(runner: Runner) -> Outcome:
+    try:
+        pack = pack_with_component("component", "echo06")
+    except PrepareError as exc:
+        return Outcome("turn-component", status="pending", note=str(exc))
+    params = {
+        "conversations": runner.size(1000, 100),
+        "warmup": 1,
+        "rounds": runner.size(5, 2),
+        "pack": str(pack),
+        "wasm": str(pack / "components" / "echo06.wasm"),
+    }
+    jobs = [("ours", "turn-component"), ("ours", "raw-component")]
+    results = runner.alternate(jobs, params, passes=runner.size(2, 1))
+    turns = pooled(results["turn-component"])
+    calls = pooled(results["raw-component"], "calls_per_s")
+    assert turns is not None and calls is not None
+    reused = [r["reused_call_us"] for r in results["raw-component"]]
+    return Outcome(
+        "turn-component",
+        {
+            "turn_us": 1e6 / turns,
+            "raw_call_us": 1e6 / calls,
+            "raw_reused_instance_call_us": sorted(reused)[len(reused) // 2],
+        },
+        ratio=calls / turns,
+        ratio_means="greentic-runner turn time ÷ direct wasmtime-py call time (lower wins)",
+        target=Target(1.5, at_least=False),
+    )
+
+
+def pack_load(runner: Runner) -> Outcome:
+    try:
+        pack = pack_with_component("large-component", "caps06")
+    except PrepareError as exc:
+        return Outcome("pack-load", status="pending", note=str(exc))
+    # Two cold reps: compiling the 18 MB component takes 5-15 s on a shared 2-core machine.
+    params = {"pack": str(pack), "cold": runner.size(2, 1), "cached": runner.size(5, 2)}
+    result = runner.job("ours", "pack-load", params, timeout=900)
+    cold, cached = result["cold_ms"]["median"], result["cached_ms"]["median"]
+    return Outcome(
+        "pack-load",
+        {
+            "cold_ms": cold,
+            "cached_ms": cached,
+            "pack_only_ms": result["pack_only_ms"],
+            "component_mb": result["component_bytes"] / 1e6,
+        },
+        ratio=cold / cached,
+        ratio_means="cold time to first reply ÷ cached time to first reply",
+        target=Target(20.0),
+    )
+
+
+def tenants_10k(runner: Runner) -> Outcome:
+    many = runner.size(10_000, 1_000)
+    params = {"turns": runner.size(2000, 300), "warmup": 1, "rounds": runner.size(5, 2)}
+    # The cheap 1-tenant process runs before and after the big one: drift hits both sides.
+    before = runner.job("ours", "tenants", {**params, "tenants": 1})
+    lots = runner.job("ours", "tenants", {**params, "tenants": many}, timeout=1200)
+    after = runner.job("ours", "tenants", {**params, "tenants": 1})
+    one_rate = pooled([before, after])
+    assert one_rate is not None
+    one = {"dispatch_us": 1e6 / one_rate}
+    return Outcome(
+        "tenants-10k",
+        {
+            "tenants": many,
+            "dispatch_us_1": one["dispatch_us"],
+            f"dispatch_us_{many}": lots["dispatch_us"],
+            "rss_kb_per_tenant": lots["rss_bytes_per_tenant"] / 1024,
+            "load_ms_per_tenant": lots["load_ms_per_tenant"],
+            "load_s": lots["load_s"],
+        },
+        ratio=lots["dispatch_us"] / one["dispatch_us"],
+        ratio_means=f"dispatch latency with {many} tenants ÷ with 1 tenant (lower wins)",
+        target=Target(1.2, at_least=False),
+    )
+
+
+def http_webchat(runner: Runner) -> Outcome:
+    try:
+        runs = webchat.measure(
+            seconds=runner.size(5, 2),
+            passes=runner.size(2, 1),
+            connections=32,
+            core=runner.core,
+            other=other_core(runner.core),
+        )
+    except PrepareError as exc:
+        return Outcome("http-webchat", status="skipped", note=str(exc))
+    ours = webchat.median_of(runs["ours"], "requests_per_s")
+    bare = webchat.median_of(runs["bare"], "requests_per_s")
+    return Outcome(
+        "http-webchat",
+        {
+            "requests_per_s": ours,
+            "bare_requests_per_s": bare,
+            "p50_ms": webchat.median_of(runs["ours"], "p50_ms"),
+            "p99_ms": webchat.median_of(runs["ours"], "p99_ms"),
+            "bare_p50_ms": webchat.median_of(runs["bare"], "p50_ms"),
+        },
+        ratio=ours / bare,
+        ratio_means="greentic-runner requests/s ÷ bare Starlette echo requests/s",
+        target=Target(0.6),
+    )
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "turn-echo": turn_echo,
+    "turn-ask-name": turn_ask_name,
+    "mem-per-wait": memory_per_wait,
+    "turn-sqlite": turn_sqlite,
+    "turn-redis": turn_redis,
+    "turn-component": turn_component,
+    "pack-load": pack_load,
+    "tenants-10k": tenants_10k,
+    "http-webchat": http_webchat,
+}
+
+
+def profile_hot_paths(runner: Runner) -> list[Path]:
+    """cProfile listings of greentic-runner's turn scenarios (not used for any figure)."""
+    out = Path(__file__).resolve().parent.parent / ".bench" / "profiles"
+    written = []
+    base = {"conversations": runner.size(1000, 100), "warmup": 1, "rounds": 2}
+    jobs: list[tuple[str, dict[str, Any]]] = [("turn-echo", {}), ("turn-ask-name", {})]
+    try:
+        component = pack_with_component("component", "echo06")
+        jobs.append(("turn-component", {"pack": str(component)}))
+    except PrepareError:
+        pass
+    for job, extra in jobs:
+        path = out / f"{job}.txt"
+        runner.job("ours", job, {**base, **extra, "profile": str(path)})
+        written.append(path)
+    return written

@@ -1,0 +1,52 @@
+"""The benchmark harness imports, runs a scenario for a handful of turns and checks replies.
+
+No timing is asserted: figures come from ``make bench`` (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import pytest
+from bench import scripts
+from bench.common import BenchCheckError
+from bench.report import Outcome, Target
+from bench.scenarios import floor, turns
+
+
+async def test_ask_name_scenario_runs_a_few_checked_rounds() -> None:
+    result = await turns.turn_ask_name({"conversations": 3, "warmup": 1, "rounds": 2})
+    assert result["conversations"] == 3
+    assert len(result["turns_per_s"]["rounds"]) == 2
+    assert result["turns_per_s"]["median"] > 0
+
+
+async def test_ask_name_round_gives_the_documented_replies() -> None:
+    people = scripts.participants(2)
+    async with turns.open_host(turns.PACKS / "ask-name", {}) as host:
+        first = await host.handle_activity(turns.TENANT, turns.activity(*people[0], "hi"))
+        second = await host.handle_activity(turns.TENANT, turns.activity(*people[0], "Ada"))
+        turns.check_replies(first, "What is your name?", True, "turn 1")
+        turns.check_replies(second, "Hello Ada, you said hi", False, "turn 2")
+        assert await turns.ask_round(host, people) == 4
+
+
+async def test_a_wrong_reply_fails_the_round() -> None:
+    # The echo pack answers "You said: hi", not the ask-name prompt: the check must object.
+    async with turns.open_host(turns.PACKS / "echo", {}) as host:
+        with pytest.raises(BenchCheckError, match="ask-name turn 1 of 0"):
+            await turns.ask_round(host, scripts.participants(1))
+
+
+async def test_floor_gives_the_same_replies_as_the_runner() -> None:
+    bot = floor.FloorBot()
+    assert await bot.ask_name("u", "c", "hi") == ["What is your name?"]
+    assert await bot.ask_name("u", "c", "Ada") == ["Hello Ada, you said hi"]
+    assert await floor.echo_round(bot, scripts.participants(3)) == 3
+
+
+def test_bench_line_ends_with_the_ratio() -> None:
+    outcome = Outcome("turn-echo", {"turns_per_s": 12345.6}, ratio=1.75, target=Target(1.5))
+    assert outcome.line() == "BENCH turn-echo turns_per_s=12346 target=>=1.5 held=yes ratio=1.75"
+    missed = Outcome("tenants-10k", {"tenants": 10}, ratio=1.3, target=Target(1.2, False))
+    assert missed.line() == "BENCH tenants-10k tenants=10 target=<=1.2 held=no ratio=1.3"
+    pending = Outcome("http-webchat", status="pending", note="not landed")
+    assert pending.line() == 'BENCH http-webchat status=pending reason="not landed" ratio=n/a'
