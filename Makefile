@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean ensure-redis ensure-chromium
+.PHONY: run test lint typecheck unit clean ensure-redis ensure-chromium examples
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,19 @@ $(STAMP): pyproject.toml
 
 # The HTTP server on the bundled examples: tenant demo (hello) and tenant onboarding;
 # open http://127.0.0.1:8080/chat and pick a tenant. Ctrl-C stops it.
-run: $(STAMP)
+run: $(STAMP) examples
 	@if [ -d examples/hello ]; then \
 	  $(BIN)/greentic-runner serve --pack examples/hello \
 	    $$([ -d examples/onboarding ] && echo --pack onboarding=examples/onboarding); \
 	else \
 	  echo "examples/hello is missing: nothing to serve"; exit 1; \
 	fi
+
+# Build the WebAssembly components of the example packs from their sources
+# (examples/<pack>/src/<id>/ -> examples/<pack>/components/<id>.wasm, git-ignored; cached by
+# source hash in .build/examples/, so a second run costs a few hashes).
+examples: $(STAMP)
+	$(BIN)/python tools/build_components.py --examples
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
