@@ -278,7 +278,14 @@ async def test_the_revision_entry_point_routes_too(
             ComponentCallError,
             [f"component {ROUTER} failed in operation route (tenant demo, pack desk)", "trap"],
         ),
-        ("fail now", RunnerError, ["router_down", "routing index unavailable"]),
+        (
+            "fail now",
+            RoutingError,
+            [
+                f"fast2flow router component {ROUTER} failed: router_down:",
+                "routing index unavailable",
+            ],
+        ),
     ],
     ids=["unknown-directive", "no-directive", "trap", "node-error"],
 )

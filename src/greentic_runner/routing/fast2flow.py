@@ -46,6 +46,13 @@ class ComponentRouteProvider:
         )
         call = ComponentCall(self.config.component_ref, self.config.operation, request, ctx)
         result = await self.invoker.invoke(self.pack, call)
+        if isinstance(result, dict) and result.get("ok") is False:
+            error = result.get("error") if isinstance(result.get("error"), dict) else {}
+            raise RoutingError(
+                f"fast2flow router component {self.config.component_ref} failed: "
+                f"{error.get('code', 'component_error')}: "
+                f"{error.get('message', 'component reported error')}"
+            )
         if not isinstance(result, dict) or "directive" not in result:
             raise RoutingError(
                 f"failed to decode Fast2Flow route result: expected an object with `directive`, "
