@@ -98,3 +98,54 @@ async def test_users_do_not_block_or_see_each_other(host: RunnerHost) -> None:
     assert all(r == ["What is your name?"] for r in first)
     second = await asyncio.gather(*(say(host, f"N{i}", user=f"user{i}") for i in range(5)))
     assert [r[0] for r in second] == [f"Hello N{i}, you said hi" for i in range(5)]
+
+
+BREAKS_ON_RESUME = """
+id: fragile
+type: messaging
+nodes:
+  ask:
+    emit.response:
+      text: "Your order number?"
+    routing:
+      - to: wait
+  wait:
+    session.wait: order
+    routing:
+      - to: lookup
+  lookup:
+    state.get:
+      key: "{{input.text}}"
+    routing:
+      - to: reply
+  reply:
+    templating.handlebars:
+      text: "Order {{input.text}}: {{lookup.payload.value}}"
+    routing: out
+"""
+
+
+async def test_a_failed_turn_leaves_the_stored_conversation_as_it_was(tmp_path: Path) -> None:
+    from greentic_runner.errors import FlowError
+
+    async with HostBuilder().with_config(HostConfig(tenant="demo")).build() as host:
+        await host.load_pack("demo", write_pack_dir(tmp_path, "fragile", {"f": BREAKS_ON_RESUME}))
+        runtime = host.active.load_pack("demo")
+        assert runtime is not None
+
+        async def turn(text: str) -> list[str]:
+            activity = Activity.text(text).with_(user_id="u", conversation_id="c")
+            return reply_texts(await host.handle_activity("demo", activity))
+
+        assert await turn("hi") == ["Your order number?"]
+        before = dict(await _all_sessions(host))
+        with pytest.raises(FlowError, match="state node payload missing required `key`"):
+            await turn("")  # renders an empty key: state.get fails mid-resume
+        assert dict(await _all_sessions(host)) == before
+        assert await turn("42") == ["Order 42: "]
+
+
+async def _all_sessions(host: RunnerHost) -> dict[str, str]:
+    store = host.session_store
+    entries = store._entries  # type: ignore[attr-defined]  # memory store internals, test only
+    return {key: entry.data.context_json for key, entry in entries.items()}
