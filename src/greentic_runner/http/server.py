@@ -9,7 +9,8 @@ connections; uvicorn waits for open requests, the app waits for running turns (b
 Several workers: uvicorn's process manager starts ``workers`` processes that each build
 their own host from the plan (passed in ``GREENTIC_RUNNER_SERVE_PLAN``) during lifespan
 startup — see :func:`worker_app`. Use a shared store (SQLite file or Redis) so every worker
-sees every conversation; in-memory dedupe is per worker (see ``dedupe.py``).
+sees every conversation. With Redis sessions, dedupe is shared too (``dedupe_redis.py``);
+otherwise it is per worker (see ``dedupe.py``).
 
 With ``PACK_INDEX_URL`` set, the pack index is the reload source and a watcher polls it every
 ``PACK_REFRESH_INTERVAL``; ``/admin/packs/reload`` forces a poll.
@@ -42,6 +43,7 @@ from ..server_config import ServePlan
 from .app import create_app, shutdown
 from .auth import admin_token_from_env, is_loopback
 from .context import ServerContext
+from .dedupe_redis import shared_dedupe
 from .instrument import metered_runtime_factory, metered_session_store, metered_state_store
 from .metrics import Metrics
 from .settings import ChannelSecrets, HttpSettings
@@ -149,7 +151,13 @@ async def open_server(plan: ServePlan, stack: AsyncExitStack) -> Server:
         )
         await reload_all(host, source, log_failure=False)  # startup: the caller reports it
     settings = http_settings(plan)
-    app = create_app(host, settings, metrics=metrics, reload_source=source, reloader=reloader)
+    # Scale-out: with sessions in Redis, redeliveries are deduped across every replica.
+    dedupe = shared_dedupe(stores, ttl_secs=settings.dedupe_ttl_secs)
+    if dedupe is not None:
+        stack.push_async_callback(dedupe.close)
+    app = create_app(
+        host, settings, metrics=metrics, dedupe=dedupe, reload_source=source, reloader=reloader
+    )
     app.state.ctx.reload_lock = lock
     unverified = settings.secrets.unverified_channels()
     if unverified and not is_loopback(plan.host):
