@@ -38,6 +38,7 @@ class Outcome:
     status: str = "ok"  # ok | pending | skipped | failed
     note: str = ""
     seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)  # JSON report only
 
     @property
     def held(self) -> bool | None:

@@ -266,6 +266,7 @@ def http_webchat(runner: Runner) -> Outcome:
         ratio=ours / bare,
         ratio_means="greentic-runner requests/s ÷ bare Starlette echo requests/s",
         target=Target(0.6),
+        detail={side: [vars(run) for run in side_runs] for side, side_runs in runs.items()},
     )
 
 
