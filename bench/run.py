@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         try:
             outcome = SCENARIOS[name](runner)
-        except (JobFailed, PeerMissing, RuntimeError, AssertionError, OSError) as exc:
+        except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as exc:
             outcome = Outcome(name, status="failed", note=str(exc))
         outcome.seconds = round(time.perf_counter() - began, 1)
         outcomes.append(outcome)
