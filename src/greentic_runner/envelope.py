@@ -51,8 +51,29 @@ class IngressEnvelope:
             )
         )
 
+    def is_canonical(self) -> bool:
+        """True when :meth:`canonicalize` would return an equal envelope."""
+        endpoint = self.messaging_endpoint_id
+        return bool(
+            self.provider
+            and self.channel
+            and self.conversation
+            and self.user
+            and self.session_hint
+            and self.reply_scope is not None
+            and (
+                endpoint is None
+                or (
+                    is_valid_endpoint_id(endpoint)
+                    and self.session_hint.startswith(f"ep={endpoint}::")
+                )
+            )
+        )
+
     def canonicalize(self) -> IngressEnvelope:
         """Fill defaults and derive the session hint; applying it twice changes nothing."""
+        if self.is_canonical():
+            return self
         provider = self.provider or "provider"
         channel = self.channel or self.flow_id
         conversation = self.conversation or channel
@@ -65,21 +86,21 @@ class IngressEnvelope:
                 extra={"tenant": self.tenant},
             )
             endpoint = None
-        filled = replace(
+        base = self.session_hint or ":".join((self.tenant, provider, channel, conversation, user))
+        if endpoint is not None:
+            prefix = f"ep={endpoint}::"
+            if not base.startswith(prefix):
+                base = prefix + base
+        return replace(
             self,
             provider=provider,
             channel=channel,
             conversation=conversation,
             user=user,
             messaging_endpoint_id=endpoint,
+            session_hint=base,
+            reply_scope=self.reply_scope or ReplyScope(conversation=conversation),
         )
-        base = self.session_hint or filled.canonical_session_hint()
-        if endpoint is not None:
-            prefix = f"ep={endpoint}::"
-            if not base.startswith(prefix):
-                base = prefix + base
-        scope = self.reply_scope or ReplyScope(conversation=conversation)
-        return replace(filled, session_hint=base, reply_scope=scope)
 
     def effective_session_hint(self) -> str:
         return self.session_hint or self.canonical_session_hint()

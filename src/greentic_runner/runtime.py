@@ -113,8 +113,14 @@ class ActivePacks:
     """Copy-on-write map RuntimeKey → TenantRuntime: lock-free reads, one writer at a time."""
 
     def __init__(self) -> None:
-        self._map: Mapping[RuntimeKey, TenantRuntime] = MappingProxyType({})
+        self._dict: dict[RuntimeKey, TenantRuntime] = {}
+        self._map: Mapping[RuntimeKey, TenantRuntime] = MappingProxyType(self._dict)
         self._write = threading.Lock()
+
+    def _publish(self, new: dict[RuntimeKey, TenantRuntime]) -> None:
+        """Swap in ``new``; readers holding the old snapshot keep a consistent view."""
+        self._dict = new
+        self._map = MappingProxyType(new)
 
     def snapshot(self) -> Mapping[RuntimeKey, TenantRuntime]:
         return self._map
@@ -133,7 +139,7 @@ class ActivePacks:
     def _swap(self, change: dict[RuntimeKey, TenantRuntime | None]) -> list[TenantRuntime]:
         """Apply ``change`` (None deletes); returns the runtimes that left the map."""
         with self._write:
-            current = dict(self._map)
+            current = self._dict.copy()  # copies the hash table: no re-hashing of keys
             gone = []
             for key, runtime in change.items():
                 old = current.pop(key, None)
@@ -141,7 +147,7 @@ class ActivePacks:
                     gone.append(old)
                 if runtime is not None:
                     current[key] = runtime
-            self._map = MappingProxyType(current)
+            self._publish(current)
         return gone
 
     def insert_pack(self, tenant: str, runtime: TenantRuntime) -> None:
@@ -182,13 +188,13 @@ class ActivePacks:
             kept = {key: rt for key, rt in self._map.items() if key.is_revision}
             gone = [rt for key, rt in self._map.items() if not key.is_revision]
             kept.update({RuntimeKey(tenant): rt for tenant, rt in runtimes.items()})
-            self._map = MappingProxyType(kept)
+            self._publish(kept)
         _close_all([rt for rt in gone if rt not in runtimes.values()])
 
     def replace(self, runtimes: Mapping[RuntimeKey, TenantRuntime]) -> None:
         with self._write:
             gone = [rt for rt in self._map.values() if rt not in runtimes.values()]
-            self._map = MappingProxyType(dict(runtimes))
+            self._publish(dict(runtimes))
         _close_all(gone)
 
 

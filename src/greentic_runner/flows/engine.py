@@ -9,7 +9,6 @@ loops without ever reaching an exit or a wait fails with a clear error instead o
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -126,9 +125,10 @@ class FlowEngine:
         attempt = 0
         while True:
             attempt += 1
-            attempt_ctx = replace(ctx, attempt=attempt)
+            attempt_ctx = ctx if ctx.attempt == attempt else replace(ctx, attempt=attempt)
             try:
-                state = ExecutionState.new(copy.deepcopy(input))
+                # Nodes never mutate their inputs, so the caller's payload is shared, not copied.
+                state = ExecutionState.new(input)
                 return await self._drive(_Turn(self._max_steps), attempt_ctx, flow, state, None)
             except RunnerError as exc:
                 if attempt >= self._retry.max_attempts or not is_transient(exc):
@@ -155,10 +155,10 @@ class FlowEngine:
         flow = self.registry.flow(ctx.pack_id, snapshot.resume_flow)
         if not isinstance(snapshot.next_node, str) or not _NODE_ID.fullmatch(snapshot.next_node):
             raise FlowError(f"invalid resume node id `{snapshot.next_node}`")
-        state = copy.deepcopy(snapshot.state)
-        state.input = copy.deepcopy(input)
+        state = snapshot.state.copy()
+        state.input = input
         if state.entry is None:
-            state.entry = copy.deepcopy(input)
+            state.entry = input
         return await self._drive(_Turn(self._max_steps), ctx, flow, state, snapshot.next_node)
 
     # -- the walk -----------------------------------------------------------------------

@@ -58,10 +58,14 @@ class FlowResumeStore:
         self.store = store
         self.ttl = ttl
 
-    async def save(self, envelope: IngressEnvelope, wait: FlowWait) -> ReplyScope:
-        """Park the snapshot; returns the reply scope with a correlation id filled in."""
+    async def save(
+        self, envelope: IngressEnvelope, wait: FlowWait, identity: ContactIdentity | None = None
+    ) -> ReplyScope:
+        """Park the snapshot; returns the reply scope with a correlation id filled in.
+
+        ``identity`` is ``contact_identity(envelope)`` when the caller already has it."""
         scope = _scope(envelope)
-        identity = contact_identity(envelope)
+        identity = identity or contact_identity(envelope)
         snapshot = wait.snapshot
         for kind, value in (("flow", snapshot.flow_id), ("pack", snapshot.pack_id)):
             if not is_valid_id(value):
@@ -81,10 +85,12 @@ class FlowResumeStore:
         )
         return scope if scope.correlation else replace(scope, correlation=secrets.token_hex(16))
 
-    async def fetch(self, envelope: IngressEnvelope) -> FlowSnapshot | None:
+    async def fetch(
+        self, envelope: IngressEnvelope, identity: ContactIdentity | None = None
+    ) -> FlowSnapshot | None:
         """The parked snapshot of this contact and conversation, or None."""
         scope = _scope(envelope)
-        identity = contact_identity(envelope)
+        identity = identity or contact_identity(envelope)
         for candidate in _lookup_scopes(scope):
             key = await self.store.find_wait_by_scope(identity.ctx, identity.user, candidate)
             if key is None:
@@ -100,9 +106,11 @@ class FlowResumeStore:
             return snapshot
         return None
 
-    async def clear(self, envelope: IngressEnvelope) -> None:
+    async def clear(
+        self, envelope: IngressEnvelope, identity: ContactIdentity | None = None
+    ) -> None:
         scope = _scope(envelope)
-        identity = contact_identity(envelope)
+        identity = identity or contact_identity(envelope)
         for candidate in _lookup_scopes(scope):
             await self.store.clear_wait(identity.ctx, identity.user, candidate)
 

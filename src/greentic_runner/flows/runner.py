@@ -12,7 +12,7 @@ from ..envelope import IngressEnvelope
 from ..errors import FlowError, RoutingError, RunnerError, with_context
 from .context import FlowContext
 from .registry import FlowRegistry
-from .resume import FlowResumeStore, contact_identity
+from .resume import ContactIdentity, FlowResumeStore, contact_identity
 from .snapshot import Completed, FlowExecution, FlowSnapshot
 
 MAX_PAYLOAD_BYTES = 512 * 1024
@@ -46,9 +46,9 @@ def flow_context(envelope: IngressEnvelope, pack_id: str, flow_id: str) -> FlowC
     )
 
 
-def turn_lock_name(envelope: IngressEnvelope) -> str:
+def turn_lock_name(envelope: IngressEnvelope, identity: ContactIdentity | None = None) -> str:
     """Turns of one conversation (contact bucket + reply scope) run one at a time."""
-    identity = contact_identity(envelope)
+    identity = identity or contact_identity(envelope)
     conversation = envelope.reply_scope.conversation if envelope.reply_scope else ""
     return f"turn:{identity.ctx.env}:{identity.ctx.tenant}:{identity.user}:{conversation}"
 
@@ -59,15 +59,18 @@ async def run_turn(engine: Engine, resume: FlowResumeStore, envelope: IngressEnv
     if envelope.pack_id is None:
         raise RoutingError("pack_id missing; ingress must specify pack_id for multi-pack flows")
     _check_size(envelope)
-    async with resume.store.turn_lock(turn_lock_name(envelope)):
+    identity = contact_identity(envelope)
+    async with resume.store.turn_lock(turn_lock_name(envelope, identity)):
         try:
-            return await _run_locked(engine, resume, envelope)
+            return await _run_locked(engine, resume, envelope, identity)
         except RunnerError as exc:
             raise with_context("flow execution failed", exc) from exc
 
 
-async def _run_locked(engine: Engine, resume: FlowResumeStore, envelope: IngressEnvelope) -> Any:
-    snapshot = await resume.fetch(envelope)
+async def _run_locked(
+    engine: Engine, resume: FlowResumeStore, envelope: IngressEnvelope, identity: ContactIdentity
+) -> Any:
+    snapshot = await resume.fetch(envelope, identity)
     if snapshot is not None:
         ctx = flow_context(envelope, snapshot.pack_id, snapshot.resume_flow)
         execution = await engine.resume(ctx, snapshot, envelope.payload)
@@ -80,9 +83,9 @@ async def _run_locked(engine: Engine, resume: FlowResumeStore, envelope: Ingress
         ctx = flow_context(envelope, envelope.pack_id, envelope.flow_id)
         execution = await engine.execute(ctx, envelope.payload)
     if isinstance(execution, Completed):
-        await resume.clear(envelope)
+        await resume.clear(envelope, identity)
         return execution.output
-    reply_scope = await resume.save(envelope, execution.wait)
+    reply_scope = await resume.save(envelope, execution.wait, identity)
     return {
         "status": "pending",
         "reason": execution.wait.reason,
@@ -93,7 +96,12 @@ async def _run_locked(engine: Engine, resume: FlowResumeStore, envelope: Ingress
 
 
 def _check_size(envelope: IngressEnvelope) -> None:
-    size = len(orjson.dumps(envelope.to_dict()))
+    """The reference caps the serialized ingress at 512 KiB; the payload is all that can
+    grow, so only it is measured."""
+    try:
+        size = len(orjson.dumps(envelope.payload))
+    except TypeError as exc:
+        raise FlowError(f"payload of flow {envelope.flow_id} is not JSON: {exc}") from exc
     if size > MAX_PAYLOAD_BYTES:
         raise FlowError(
             f"payload exceeds max size {MAX_PAYLOAD_BYTES} bytes "

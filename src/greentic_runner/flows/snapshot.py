@@ -35,6 +35,18 @@ class ExecutionState:
     def new(cls, input: Any) -> ExecutionState:
         return cls(entry=input, input=input)
 
+    def copy(self) -> ExecutionState:
+        """A copy the engine can advance without touching this one (node outputs and
+        payloads are shared: the engine replaces them, it never edits them in place)."""
+        return ExecutionState(
+            self.entry,
+            self.input,
+            dict(self.nodes),
+            list(self.egress),
+            self.last_output,
+            self.redirect_count,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "entry": self.entry,

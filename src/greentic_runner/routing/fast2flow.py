@@ -47,7 +47,8 @@ class ComponentRouteProvider:
         call = ComponentCall(self.config.component_ref, self.config.operation, request, ctx)
         result = await self.invoker.invoke(self.pack, call)
         if isinstance(result, dict) and result.get("ok") is False:
-            error = result.get("error") if isinstance(result.get("error"), dict) else {}
+            raw_error = result.get("error")
+            error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
             raise RoutingError(
                 f"fast2flow router component {self.config.component_ref} failed: "
                 f"{error.get('code', 'component_error')}: "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -175,6 +175,8 @@ def new_session_key() -> str:
 class _Entry:
     data: SessionData
     deadline: float | None
+    bucket: UserBucket | None = None  # set for waits: where the entry is indexed
+    scopes: set[str] = field(default_factory=set)  # scope hashes pointing at it
 
 
 class InMemorySessionStore:
@@ -197,11 +199,21 @@ class InMemorySessionStore:
         return entry
 
     def _purge(self, key: str) -> None:
-        self._entries.pop(key, None)
-        for keys in self._user_waits.values():
-            keys.discard(key)
-        for index_key in [k for k, v in self._scope_index.items() if v == key]:
-            del self._scope_index[index_key]
+        """Drop the entry and exactly its index entries (O(1): no scan over other waits)."""
+        entry = self._entries.pop(key, None)
+        if entry is None or entry.bucket is None:
+            return
+        self._unwait(entry.bucket, key)
+        for scope_hash in entry.scopes:
+            if self._scope_index.get((entry.bucket, scope_hash)) == key:
+                del self._scope_index[(entry.bucket, scope_hash)]
+
+    def _unwait(self, bucket: UserBucket, key: str) -> None:
+        waits = self._user_waits.get(bucket)
+        if waits is not None:
+            waits.discard(key)
+            if not waits:
+                del self._user_waits[bucket]
 
     async def create_session(self, ctx: TenantCtx, data: SessionData) -> str:
         check_create(ctx, data)
@@ -239,14 +251,17 @@ class InMemorySessionStore:
         if existing is not None:
             check_preserved(key, existing.data.tenant_ctx, data.tenant_ctx)
         bucket = user_bucket(ctx, user)
+        scope_hash = scope.scope_hash()
         deadline = None if ttl is None else self._clock.now() + ttl
-        self._entries[key] = _Entry(data, deadline)
-        waits = self._user_waits.setdefault(bucket, set())
-        previous = self._scope_index.get((bucket, scope.scope_hash()))
+        scopes = existing.scopes if existing is not None and existing.bucket == bucket else set()
+        self._entries[key] = _Entry(data, deadline, bucket, scopes | {scope_hash})
+        previous = self._scope_index.get((bucket, scope_hash))
         if previous is not None and previous != key:
-            waits.discard(previous)
-        waits.add(key)
-        self._scope_index[(bucket, scope.scope_hash())] = key
+            self._unwait(bucket, previous)
+            if previous in self._entries:
+                self._entries[previous].scopes.discard(scope_hash)
+        self._user_waits.setdefault(bucket, set()).add(key)
+        self._scope_index[(bucket, scope_hash)] = key
 
     async def register_wait_if_absent(
         self,
@@ -284,7 +299,7 @@ class InMemorySessionStore:
         bucket = user_bucket(ctx, user)
         key = self._scope_index.pop((bucket, scope.scope_hash()), None)
         if key is not None:
-            self._user_waits.get(bucket, set()).discard(key)
+            self._unwait(bucket, key)
             self._purge(key)
 
     async def find_by_user(self, ctx: TenantCtx, user: str) -> tuple[str, SessionData] | None:
