@@ -105,8 +105,9 @@ class IngressEnvelope:
     def effective_session_hint(self) -> str:
         return self.session_hint or self.canonical_session_hint()
 
-    def tenant_ctx(self) -> TenantCtx:
-        """The tenant context secrets, stores and components see for this turn."""
+    def tenant_ctx(self, *, session: str | None = None, user: str | None = None) -> TenantCtx:
+        """The tenant context secrets, stores and components see for this turn
+        (``session`` defaults to the session hint)."""
         env = self.env if self.env and is_valid_id(self.env) else DEFAULT_ENV
         tenant = self.tenant if is_valid_id(self.tenant) else DEFAULT_TENANT_ID
         attributes = {}
@@ -115,7 +116,8 @@ class IngressEnvelope:
         return TenantCtx(
             env=env,
             tenant=tenant,
-            session=self.session_hint,
+            user=user,
+            session=session or self.session_hint,
             flow=self.flow_id,
             provider=self.provider,
             attributes=attributes,

@@ -144,11 +144,20 @@ def test_template_errors(template: str) -> None:
 
 
 def test_templates_compile_once() -> None:
-    source = "cached {{in.name}} 8c1e"
+    source = "cached {{#if in.name}}{{in.name}}{{/if}} 8c1e"  # not plain: Handlebars renders it
     render_string(source, CTX)
     before = _compile.cache_info()
     render_string(source, {"in": {"name": "Bob"}})
     after = _compile.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
+
+
+def test_plain_templates_are_planned_once() -> None:
+    source = "planned {{in.name}} 41f0"
+    render_string(source, CTX)
+    before = _plain_plan.cache_info()
+    assert render_string(source, {"in": {"name": "Bob"}}) == "planned Bob 41f0"
+    after = _plain_plan.cache_info()
     assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
 
 
@@ -225,3 +234,60 @@ def test_answers_replace_a_non_object_entry_view() -> None:
     state.nodes["ask"] = NodeOutput(True, {"a": 1}, {"qa": {"status": "waiting"}})
     ctx = template_context(state, Flow(id="f", flow_type="messaging", nodes={}))
     assert ctx["in"] == {"a": 1} and ctx["entry"] == "just text"
+
+
+# -- the plain-template fast path must agree with Handlebars ------------------------------
+
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+from greentic_runner.flows.templating import (  # noqa: E402
+    _plain_plan,
+    render_with_handlebars,
+)
+
+_KEYS = _st.sampled_from(["a", "b", "in", "text", "x_1", "node-2", "if", "this", "each"])
+_LEAVES = (
+    _st.none()
+    | _st.booleans()
+    | _st.integers(-(10**6), 10**6)
+    | _st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | _st.text(max_size=6)
+)
+_VALUES = _st.recursive(
+    _LEAVES,
+    lambda children: (
+        _st.lists(children, max_size=3) | _st.dictionaries(_KEYS, children, max_size=3)
+    ),
+    max_leaves=10,
+)
+_PATHS = _st.lists(_KEYS, min_size=1, max_size=3).map(".".join)
+_LITERALS = _st.text(alphabet="ab {}:\\-.,\n", max_size=6)
+_TEMPLATES = _st.lists(
+    _st.tuples(_LITERALS, _PATHS, _st.sampled_from(["", " "])), min_size=1, max_size=4
+).map(lambda parts: "".join(f"{lit}{{{{{sp}{path}{sp}}}}}" for lit, path, sp in parts))
+
+
+@_given(template=_TEMPLATES, context=_st.dictionaries(_KEYS, _VALUES, max_size=4))
+def test_plain_fast_path_renders_exactly_like_handlebars(
+    template: str, context: dict[str, object]
+) -> None:
+    try:
+        expected = render_with_handlebars(template, context)
+    except Exception:
+        return  # not a valid template for Handlebars either; render_string raises TemplateError
+    assert render_string(template, context) == expected
+
+
+def test_plain_plan_only_takes_plain_tags() -> None:
+    assert _plain_plan("Hello {{in.text}}, {{ name }}!") is not None
+    for source in [
+        "{{#if a}}x{{/if}}",
+        "{{a.0}}",
+        "{{{a}}}",
+        "\\{{a}}",
+        "{{lookup a b}}",
+        "{{this}}",
+        "{{else}}",
+    ]:
+        assert _plain_plan(source) is None, source

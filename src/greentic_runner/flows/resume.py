@@ -37,8 +37,7 @@ def contact_identity(envelope: IngressEnvelope) -> ContactIdentity:
     if envelope.pack_id is not None:
         hint = f"{hint}::pack={envelope.pack_id}"
     user = "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
-    ctx = replace(envelope.tenant_ctx(), session=hint, user=user)
-    return ContactIdentity(ctx, user, hint)
+    return ContactIdentity(envelope.tenant_ctx(session=hint, user=user), user, hint)
 
 
 def _scope(envelope: IngressEnvelope) -> ReplyScope:
