@@ -136,3 +136,24 @@ def test_endpoint_id_validation_agrees_with_its_grammar(candidate: str) -> None:
 @given(st.text(alphabet="abcXYZ019._-", min_size=1, max_size=128))
 def test_every_grammar_word_is_a_valid_endpoint_id(candidate: str) -> None:
     assert is_valid_endpoint_id(candidate)
+
+
+def test_canonicalize_keeps_every_other_field() -> None:
+    from dataclasses import fields
+
+    full = envelope(
+        env="prod",
+        pack_id="p",
+        flow_type="messaging",
+        action="messaging",
+        entry_node="n",
+        activity_id="a",
+        timestamp="t",
+        payload={"x": 1},
+        metadata={"m": 2},
+    )
+    canonical = full.canonicalize()
+    filled = {"provider", "channel", "conversation", "user", "session_hint", "reply_scope"}
+    for item in fields(IngressEnvelope):
+        if item.name not in filled:
+            assert getattr(canonical, item.name) == getattr(full, item.name), item.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import ActivityError
@@ -91,14 +91,25 @@ class IngressEnvelope:
             prefix = f"ep={endpoint}::"
             if not base.startswith(prefix):
                 base = prefix + base
-        return replace(
-            self,
+        # One explicit construction: dataclasses.replace is slow on this hot path.
+        return IngressEnvelope(
+            tenant=self.tenant,
+            flow_id=self.flow_id,
+            env=self.env,
+            pack_id=self.pack_id,
+            flow_type=self.flow_type,
+            action=self.action,
+            session_hint=base,
             provider=provider,
+            messaging_endpoint_id=endpoint,
             channel=channel,
             conversation=conversation,
             user=user,
-            messaging_endpoint_id=endpoint,
-            session_hint=base,
+            entry_node=self.entry_node,
+            activity_id=self.activity_id,
+            timestamp=self.timestamp,
+            payload=self.payload,
+            metadata=self.metadata,
             reply_scope=self.reply_scope or ReplyScope(conversation=conversation),
         )
 

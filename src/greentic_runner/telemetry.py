@@ -211,7 +211,15 @@ def tracing_active() -> bool:
     them costs a fifth of a short turn, so the hot path skips them."""
     if _state.tracer is not None:
         return True
+    # get_tracer_provider() consults the environment on every call; the API module's global
+    # is the cheap answer to "did anyone install a provider?" (public check as the fallback).
+    installed = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if installed is not _UNKNOWN:
+        return installed is not None
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+_UNKNOWN = object()
 
 
 @contextmanager
