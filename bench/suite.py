@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import webchat
+from . import scale, webchat
 from .prepare import PrepareError, other_core, pack_with_component, redis_server
 from .report import Outcome, Target
 from .run import Runner, pooled
@@ -280,6 +280,7 @@ SCENARIOS: dict[str, Scenario] = {
     "pack-load": pack_load,
     "tenants-10k": tenants_10k,
     "http-webchat": http_webchat,
+    "scale-out": scale.scale_out,  # bench/scale.py
 }
 
 
