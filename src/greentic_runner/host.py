@@ -274,9 +274,10 @@ class RunnerHost:
         self, runtime: TenantRuntime, tenant: str, activity: Activity
     ) -> list[Activity]:
         """The shared pipeline of the legacy and revision entry points."""
-        activity = await apply_fast2flow(
-            activity, tenant, runtime.config.fast2flow, self._router(runtime)
-        )
+        if runtime.config.fast2flow.enabled and activity.flow_id is None:
+            activity = await apply_fast2flow(
+                activity, tenant, runtime.config.fast2flow, self._router(runtime)
+            )
         if activity.action() == "response" and activity.flow_id is None:
             return [activity]
         pack_id, flow_id = resolve_flow_id(runtime.registry, runtime.main_pack, tenant, activity)
@@ -305,7 +306,10 @@ class RunnerHost:
             described = runtime.registry.flow_by_key(hint.pack_id, hint.flow_id)
             hint_type = described.flow_type if described else None
         envelope = await apply_welcome_override(runtime.session_store, envelope, hint, hint_type)
-        with telemetry.turn_span(envelope, runtime.rollout):  # operations hook: turn span
+        if telemetry.tracing_active():  # operations hook: turn span
+            with telemetry.turn_span(envelope, runtime.rollout):
+                result = await run_turn(runtime.engine, runtime.resume, envelope)
+        else:
             result = await run_turn(runtime.engine, runtime.resume, envelope)
         return normalize_replies(result, tenant)
 

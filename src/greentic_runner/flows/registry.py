@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import FlowError
 from ..packs.pack import FlowDescriptor, PackRuntime
@@ -25,6 +25,14 @@ class FlowRegistry:
                 key = (pack.pack_id, descriptor.id)
                 self._flows[key] = (descriptor, pack.flows[descriptor.id])
         self._provider_packs = {p.pack_id for p in packs if p.declares_messaging_provider}
+        # The registry never changes after construction: answer lookups from indexes.
+        descriptors = self.descriptors()
+        self._by_id = _unique_index(descriptors, lambda d: d.id)
+        self._by_type = _unique_index(descriptors, lambda d: d.flow_type)
+        self._entry_by_type = _unique_index(
+            [d for d in descriptors if d.entry and d.pack_id not in self._provider_packs],
+            lambda d: d.flow_type,
+        )
 
     def descriptors(self) -> list[FlowDescriptor]:
         return [descriptor for descriptor, _ in self._flows.values()]
@@ -45,18 +53,14 @@ class FlowRegistry:
 
     def flow_by_id(self, flow_id: str) -> FlowDescriptor | None:
         """The unique flow with this id across packs; None when zero or several."""
-        return _unique(d for d in self.descriptors() if d.id == flow_id)
+        return self._by_id.get(flow_id)
 
     def flow_by_type(self, flow_type: str) -> FlowDescriptor | None:
-        return _unique(d for d in self.descriptors() if d.flow_type == flow_type)
+        return self._by_type.get(flow_type)
 
     def entry_flow_by_type(self, flow_type: str) -> FlowDescriptor | None:
         """The unique entry flow of the type outside messaging-provider packs."""
-        return _unique(
-            d
-            for d in self.descriptors()
-            if d.flow_type == flow_type and d.entry and d.pack_id not in self._provider_packs
-        )
+        return self._entry_by_type.get(flow_type)
 
     def first_in_pack_by_type(self, pack_id: str, flow_type: str) -> FlowDescriptor | None:
         return next(
@@ -65,6 +69,12 @@ class FlowRegistry:
         )
 
 
-def _unique(candidates: Iterable[FlowDescriptor]) -> FlowDescriptor | None:
-    found = list(candidates)
-    return found[0] if len(found) == 1 else None
+def _unique_index(
+    descriptors: Iterable[FlowDescriptor], key: Callable[[FlowDescriptor], str]
+) -> dict[str, FlowDescriptor | None]:
+    """key → the one descriptor with that key, or None when several share it."""
+    index: dict[str, FlowDescriptor | None] = {}
+    for descriptor in descriptors:
+        name = key(descriptor)
+        index[name] = None if name in index else descriptor
+    return index
