@@ -86,11 +86,11 @@ def create_app(
         await shutdown(ctx)
 
     app = Starlette(
-        routes=[
+        routes=[  # turn routes first: Starlette tries routes in order on every request
             *api.routes(),
+            *ingress.routes(),
             *health.routes(),
             *admin.routes(),
-            *ingress.routes(),
             *openapi.routes(),
             *chat.routes(),
             Route("/metrics", metrics_endpoint, methods=["GET"]),

@@ -49,8 +49,10 @@ class MeteredInvoker:
 class MeteredStore:
     """Times every coroutine method of a session or state store; other attributes pass through.
 
-    Context managers such as ``turn_lock`` are returned as they are, so lock ownership stays
-    with the wrapped store.
+    The timed wrappers and their histogram children are built once per method (the first
+    time it is looked up) and cached on the instance, so a call costs two ``perf_counter``
+    reads and one observation. Context managers such as ``turn_lock`` are returned as they
+    are, so lock ownership stays with the wrapped store.
     """
 
     def __init__(self, inner: object, store: str, metrics: Metrics) -> None:
@@ -62,24 +64,26 @@ class MeteredStore:
         attr = getattr(self._inner, name)
         if not inspect.iscoroutinefunction(attr):
             return attr
-        return self._timed(name, attr)
+        timed = self._timed(name, attr)
+        setattr(self, name, timed)  # later lookups skip __getattr__
+        return timed
 
     def _timed(
         self, operation: str, method: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
         histogram = self._metrics.store_seconds
+        ok = histogram.labels(self._store, operation, "ok")
+        failed = histogram.labels(self._store, operation, "error")
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
-            outcome = "error"
             try:
                 result = await method(*args, **kwargs)
-                outcome = "ok"
-                return result
-            finally:
-                histogram.labels(self._store, operation, outcome).observe(
-                    time.perf_counter() - start
-                )
+            except BaseException:
+                failed.observe(time.perf_counter() - start)
+                raise
+            ok.observe(time.perf_counter() - start)
+            return result
 
         return timed
 

@@ -83,7 +83,10 @@ def parse_json(body: bytes, limits: Limits, what: str = "request body") -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise HttpError(400, "invalid_json", f"{what} is not valid JSON: {exc}") from exc
-    if json_depth_exceeds(value, limits.max_json_depth):
+    # Depth can only exceed the limit when the body has more brackets than the limit:
+    # counting them in C skips the walk for nearly every real request.
+    brackets = body.count(b"{") + body.count(b"[")
+    if brackets > limits.max_json_depth and json_depth_exceeds(value, limits.max_json_depth):
         raise HttpError(
             400, "json_too_deep", f"{what} nests deeper than {limits.max_json_depth} levels"
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -54,6 +55,7 @@ class Metrics:
     """The server's metric families. ``render()`` gives the Prometheus text format."""
 
     def __init__(self) -> None:
+        self._turn_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.turns = Counter(
             "greentic_turns",
@@ -105,8 +107,13 @@ class Metrics:
     def record_turn(
         self, tenant: str, channel: str, flow: str, outcome: str, seconds: float
     ) -> None:
-        self.turns.labels(tenant, channel, flow, outcome).inc()
-        self.turn_seconds.labels(tenant, channel).observe(seconds)
+        key = (tenant, channel, flow, outcome)
+        children = self._turn_children.get(key)
+        if children is None:  # labels() is slow; resolve each label set once
+            children = (self.turns.labels(*key), self.turn_seconds.labels(tenant, channel))
+            self._turn_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
