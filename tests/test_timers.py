@@ -211,7 +211,15 @@ def test_a_schedule_without_future_fires_ends() -> None:
 # -- the envelope ------------------------------------------------------------------------
 
 
-def test_the_timer_envelope_is_the_references() -> None:
+def test_the_timer_envelope_uses_the_process_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENTIC_ENV", "prod")
+    envelope = timer_envelope("demo", "app", "tick", "nightly", datetime(2025, 1, 1, tzinfo=UTC))
+    assert envelope.env == "prod"
+    assert envelope.tenant_ctx().env == "prod"  # state and waits: the same env as HTTP turns
+
+
+def test_the_timer_envelope_is_the_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GREENTIC_ENV", raising=False)
     at = datetime(2025, 1, 1, 0, 5, tzinfo=UTC)
     envelope = timer_envelope("demo", "app", "tick", "nightly", at)
     stamp = "2025-01-01T00:05:00+00:00"

@@ -235,11 +235,16 @@ async def fire_timer(
 def timer_envelope(
     tenant: str, pack_id: str, flow_id: str, schedule_id: str, fire_at: datetime
 ) -> IngressEnvelope:
-    """The reference's timer envelope (spec §8), canonicalized."""
+    """The reference's timer envelope (spec §8), canonicalized.
+
+    One deliberate difference: ``env`` is ``GREENTIC_ENV`` (absent when unset) rather than
+    always absent, so a timer flow's state and waits live in the same env as the turns that
+    HTTP and the CLI run in this process (the reference's engine reads ``GREENTIC_ENV`` for
+    state anyway)."""
     stamp = rfc3339(fire_at)
     return IngressEnvelope(
         tenant=tenant,
-        env=None,
+        env=os.environ.get("GREENTIC_ENV") or None,
         pack_id=pack_id,
         flow_id=flow_id,
         flow_type="timer",
