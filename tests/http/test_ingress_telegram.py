@@ -103,6 +103,26 @@ async def test_redelivered_update_is_answered_from_memory(host: RunnerHost) -> N
     assert 'greentic_dedupe_hits_total{channel="telegram"} 1.0' in metrics
 
 
+async def test_a_redelivery_while_the_first_still_runs_is_deferred_not_acknowledged(
+    host: RunnerHost,
+) -> None:
+    """Acknowledging it would lose the update if the first delivery's process died."""
+    app = build_app(host)
+    claim = await app.state.ctx.dedupe.claim("demo:telegram:8")  # the first delivery, running
+    assert claim.state == "new"
+    spy = TurnSpy(host)
+    async with client(app) as http:
+        deferred = await http.post(URL, json=update(8, "hi"))
+    assert deferred.status_code == 503
+    assert deferred.headers["retry-after"] == "5"
+    assert deferred.json()["error"]["code"] == "in_progress"
+    assert spy.calls == []
+    await app.state.ctx.dedupe.release("demo:telegram:8")  # the first delivery failed
+    async with client(app) as http:
+        retried = await http.post(URL, json=update(8, "hi"))
+    assert retried.status_code == 200 and len(spy.calls) == 1
+
+
 async def test_updates_without_text_run_nothing(host: RunnerHost) -> None:
     spy = TurnSpy(host)
     sticker_less = update(9, "hi")

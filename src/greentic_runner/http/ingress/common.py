@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ..context import ServerContext, context
 from ..dedupe import Claim
-from ..errors import HttpError, JSONResponse
+from ..errors import HttpError, error_response
 from ..limits import parse_json, read_body
 from ..outbound import Outbound, outbound
 from .canonical import ChannelMessage, from_unix, request_metadata
@@ -61,8 +61,11 @@ class Inbound:
         """Run ``run`` once per ``event_id`` (per tenant and channel).
 
         A redelivery of a finished event gets the remembered response; one that arrives while
-        the first is still running gets ``duplicate(claim)`` (default: 200 ``{"ok": true}``, so
-        the channel stops retrying). A failed or 5xx run is forgotten so a retry runs again.
+        the first is still running gets ``duplicate(claim)`` (default: 503 with
+        ``Retry-After``, so the channel delivers it again later — by then it either gets the
+        remembered response or, if the process running it died, runs it: acknowledging an
+        in-flight duplicate would lose the event in that case). A failed or 5xx run is
+        forgotten so a retry runs again.
         """
         if event_id is None:
             return await run()
@@ -73,7 +76,7 @@ class Inbound:
             self.ctx.metrics.dedupe_hits.labels(self.channel).inc()
             if claim.state == "done":
                 return restore_response(claim.value)
-            return duplicate(claim) if duplicate else JSONResponse({"ok": True, "duplicate": True})
+            return duplicate(claim) if duplicate else in_progress(event_id)
         try:
             response = await run()
         except BaseException:
@@ -84,6 +87,19 @@ class Inbound:
         else:
             await dedupe.complete(key, snapshot_response(response))
         return response
+
+
+IN_PROGRESS_RETRY_SECS = 5
+
+
+def in_progress(event_id: str) -> Response:
+    """The answer to a redelivery whose first delivery is still running."""
+    return error_response(
+        503,
+        "in_progress",
+        f"event {event_id} is being processed; deliver it again later",
+        {"Retry-After": str(IN_PROGRESS_RETRY_SECS)},
+    )
 
 
 async def inbound(request: Request, channel: str) -> Inbound:
