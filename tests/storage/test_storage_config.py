@@ -233,3 +233,26 @@ async def test_unopenable_sqlite_fails_startup(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="sqlite store"):
         await open_stores(StorageConfig(sqlite_path=tmp_path / "file" / "r.db"))
+
+
+def test_turn_lease_is_configurable_and_validated() -> None:
+    from greentic_runner.errors import ConfigError
+    from greentic_runner.storage.config import StorageConfig
+
+    assert StorageConfig.from_env({}).turn_lease_secs == 30.0
+    env = {"GREENTIC_RUNNER_TURN_LEASE_SECS": " 12.5 "}
+    assert StorageConfig.from_env(env).turn_lease_secs == 12.5
+    assert StorageConfig.from_url("sqlite:x.db", env).turn_lease_secs == 12.5
+    for bad in ("0", "abc", "99999"):
+        with pytest.raises(ConfigError, match="GREENTIC_RUNNER_TURN_LEASE_SECS must be"):
+            StorageConfig.from_env({"GREENTIC_RUNNER_TURN_LEASE_SECS": bad})
+
+
+async def test_open_stores_applies_the_lease(tmp_path: Path) -> None:
+    from greentic_runner.storage.config import StorageConfig, open_stores
+
+    config = StorageConfig.from_url(
+        f"sqlite:{tmp_path / 'l.db'}", {"GREENTIC_RUNNER_TURN_LEASE_SECS": "7"}
+    )
+    async with await open_stores(config) as stores:
+        assert stores.session._policy.lease_secs == 7.0  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from typing import Literal, cast
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigError, StoreError
 from ..tenancy import TenantCtx
+from .locks import DEFAULT_LEASE_SECS, LeasePolicy
 from .redis import RedisStateStore
 from .redis import connect as redis_connect
 from .redis_session import RedisSessionStore
@@ -36,6 +37,7 @@ ENV_REDIS_URL = "GREENTIC_RUNNER_REDIS_URL"
 ENV_SESSION_NAMESPACE = "GREENTIC_RUNNER_SESSION_NAMESPACE"
 ENV_SQLITE_PATH = "GREENTIC_RUNNER_SQLITE_PATH"
 ENV_GREENTIC_ENV = "GREENTIC_ENV"
+ENV_TURN_LEASE_SECS = "GREENTIC_RUNNER_TURN_LEASE_SECS"
 
 PROBE_SESSION_KEY = "greentic-runner-host::startup-probe"
 PROBE_STATE_CTX = TenantCtx(env="local", tenant="greenticprobe")
@@ -74,6 +76,20 @@ def _backend(store: str, value: str | None, default: Backend) -> Backend:
     return named
 
 
+def _lease_secs(env: Mapping[str, str]) -> float:
+    """``GREENTIC_RUNNER_TURN_LEASE_SECS``: how long a crashed holder can block a turn."""
+    raw = _named(env.get(ENV_TURN_LEASE_SECS))
+    if raw is None:
+        return DEFAULT_LEASE_SECS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 1.0 <= value <= 3600.0:
+        raise ConfigError(f"{ENV_TURN_LEASE_SECS} must be a number of seconds from 1 to 3600")
+    return value
+
+
 def namespace_for_env(env: str | None) -> str:
     """``greentic:session:<env>``; raises :class:`ConfigError` when ``env`` is unset."""
     named = _named(env)
@@ -95,6 +111,7 @@ class StorageConfig:
     redis_url: str | None = field(default=None, repr=False)
     session_namespace: str | None = None
     sqlite_path: Path = DEFAULT_SQLITE_PATH
+    turn_lease_secs: float = DEFAULT_LEASE_SECS  # SQLite and Redis turn-lock leases
 
     def __post_init__(self) -> None:
         for store, backend in (("session", self.session_backend), ("state", self.state_backend)):
@@ -136,6 +153,7 @@ class StorageConfig:
             redis_url=url if "redis" in (session, state) else None,
             session_namespace=namespace,
             sqlite_path=Path(path) if path else DEFAULT_SQLITE_PATH,
+            turn_lease_secs=_lease_secs(env),
         )
 
     @classmethod
@@ -160,14 +178,20 @@ class StorageConfig:
             path = path.removeprefix("//")  # sqlite:///abs/path is the URL spelling of /abs/path
             if not path:
                 raise ConfigError("--store sqlite: needs a path, e.g. sqlite:.greentic/runner.db")
-            return cls("sqlite", "sqlite", sqlite_path=Path(path))
+            return cls("sqlite", "sqlite", sqlite_path=Path(path), turn_lease_secs=_lease_secs(env))
         if text.startswith(("redis://", "rediss://")):
             ns = (
                 _named(namespace)
                 or _named(env.get(ENV_SESSION_NAMESPACE))
                 or namespace_for_env(env.get(ENV_GREENTIC_ENV))
             )
-            return cls("redis", "redis", redis_url=text, session_namespace=ns)
+            return cls(
+                "redis",
+                "redis",
+                redis_url=text,
+                session_namespace=ns,
+                turn_lease_secs=_lease_secs(env),
+            )
         scheme = text.split(":", 1)[0] if ":" in text else text
         raise ConfigError(
             f"unknown store '{scheme}' (expected 'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB')"
@@ -222,6 +246,7 @@ async def open_stores(config: StorageConfig, clock: Clock = SYSTEM_CLOCK) -> Sto
     the SQLite file cannot be opened; nothing is left open on failure.
     """
     closers: list[Callable[[], Awaitable[None]]] = []
+    lease = LeasePolicy(lease_secs=config.turn_lease_secs)
     try:
         db = client = None
         if "sqlite" in (config.session_backend, config.state_backend):
@@ -233,9 +258,9 @@ async def open_stores(config: StorageConfig, clock: Clock = SYSTEM_CLOCK) -> Sto
         session: SessionStore
         state: StateStore
         if config.session_backend == "sqlite" and db is not None:
-            session = SqliteSessionStore(db, clock)
+            session = SqliteSessionStore(db, clock, lease=lease)
         elif config.session_backend == "redis" and client is not None:
-            session = RedisSessionStore(client, cast(str, config.session_namespace))
+            session = RedisSessionStore(client, cast(str, config.session_namespace), lease=lease)
             await _probe(config, "session", session.get_session(PROBE_SESSION_KEY))
         else:
             session = InMemorySessionStore(clock)
