@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import FlowError, PackError
 from ..flows.model import END, REPLY, Branch, Custom, End, Flow, Next, Node, Reply, Route, Routing
 from ..flows.ygtc_routing import compile_routing
+from .shapes import expect_list, expect_map, expect_str
 
 HINTS_EXTENSION = "greentic.runner.hints.v1"
 SLOT_SCHEMA_KEY = "greentic.slot_schema"
@@ -168,13 +169,13 @@ def compiled_to_flow(
     doc: Any, where: str, hints: Any = None, *, entry_tags: tuple[str, ...] = ()
 ) -> Flow:
     """Build a runtime Flow from a logical compiled flow; PackError names ``where``."""
-    doc = _map(doc, where)
+    doc = expect_map(doc, where)
     hints = hints if isinstance(hints, dict) else {}
-    flow_id = _str(doc.get("id"), f"{where} id")
+    flow_id = expect_str(doc.get("id"), f"{where} id")
     where = f"{where} (flow {flow_id})"
     kind_type = flow_type_for_kind(doc.get("kind"), where)
     flow_type = hints.get("type") if isinstance(hints.get("type"), str) else kind_type
-    metadata = _map(doc.get("metadata") or {}, f"{where} metadata")
+    metadata = expect_map(doc.get("metadata") or {}, f"{where} metadata")
     extra = metadata.get("extra")
     extra = dict(extra) if isinstance(extra, dict) else {}
     flow_metadata: dict[str, Any] = {}
@@ -184,7 +185,7 @@ def compiled_to_flow(
         flow_metadata.update(hints["metadata"])
     raw_nodes = doc.get("nodes") or []
     if isinstance(raw_nodes, dict):  # JSON-schema form: ordered map id -> node
-        raw_nodes = [{"id": key, **_map(value, where)} for key, value in raw_nodes.items()]
+        raw_nodes = [{"id": key, **expect_map(value, where)} for key, value in raw_nodes.items()]
     if not isinstance(raw_nodes, list):
         raise PackError(f"{where} nodes must be a list")
     node_hints = hints.get("nodes") if isinstance(hints.get("nodes"), dict) else {}
@@ -199,10 +200,12 @@ def compiled_to_flow(
         if node.id in nodes:
             raise PackError(f"{where} has a duplicate node {node.id}")
         nodes[node.id] = node
-    entrypoints = _map(doc.get("entrypoints") or {}, f"{where} entrypoints")
+    entrypoints = expect_map(doc.get("entrypoints") or {}, f"{where} entrypoints")
     default = entrypoints.get("default")
     start = hints.get("start") if "start" in hints else default
-    tags = [_str(tag, f"{where} tag") for tag in _list(metadata.get("tags") or [], where)]
+    tags = [
+        expect_str(tag, f"{where} tag") for tag in expect_list(metadata.get("tags") or [], where)
+    ]
     tags += [tag for tag in entry_tags if tag not in tags]
     flow = Flow(
         id=flow_id,
@@ -224,10 +227,10 @@ def compiled_to_flow(
 def _compiled_to_node(
     raw: Any, where: str, node_hints: dict[str, Any], known: frozenset[str]
 ) -> Node:
-    raw = _map(raw, f"{where} node")
-    node_id = _str(raw.get("id"), f"{where} node id")
+    raw = expect_map(raw, f"{where} node")
+    node_id = expect_str(raw.get("id"), f"{where} node id")
     at = f"{where} node {node_id}"
-    component = _map(raw.get("component"), f"{at} component")
+    component = expect_map(raw.get("component"), f"{at} component")
     hints = node_hints.get(node_id)
     hints = hints if isinstance(hints, dict) else {}
     extra = dict(hints["extra"]) if isinstance(hints.get("extra"), dict) else {}
@@ -239,7 +242,7 @@ def _compiled_to_node(
         out_map = None
     return Node(
         id=node_id,
-        component=_str(component.get("id"), f"{at} component id"),
+        component=expect_str(component.get("id"), f"{at} component id"),
         operation=_opt_str(component.get("operation"), f"{at} operation"),
         mapping=_mapping(raw.get("input"), f"{at} input"),
         routing=routing_from_compiled(raw.get("routing"), at, known),
@@ -272,12 +275,14 @@ def routing_from_compiled(raw: Any, at: str, known: frozenset[str]) -> Routing:
     ((variant, body),) = raw.items()
     variant = variant.lower() if isinstance(variant, str) else variant
     if variant == "next":
-        return Next(_str(_map(body, f"{at} routing").get("node_id"), f"{at} routing target"))
+        return Next(
+            expect_str(expect_map(body, f"{at} routing").get("node_id"), f"{at} routing target")
+        )
     if variant == "branch":
-        body = _map(body, f"{at} routing")
-        on_status = _map(body.get("on_status") or {}, f"{at} routing")
+        body = expect_map(body, f"{at} routing")
+        on_status = expect_map(body.get("on_status") or {}, f"{at} routing")
         return Branch(
-            on_status={str(k): _str(v, f"{at} branch target") for k, v in on_status.items()},
+            on_status={str(k): expect_str(v, f"{at} branch target") for k, v in on_status.items()},
             default=_opt_str(body.get("default"), f"{at} branch default"),
         )
     if variant == "custom":
@@ -315,24 +320,6 @@ def check_targets(flow: Flow, where: str) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _map(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PackError(f"{where} must be a map")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise PackError(f"{where} must be a list")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PackError(f"{where} must be a non-empty string")
-    return value
-
-
 def _opt_str(value: Any, where: str) -> str | None:
     if value is None:
         return None
@@ -349,4 +336,4 @@ def _mapping(value: Any, where: str) -> Any:
     """``{mapping: X}`` -> X (None when absent)."""
     if value is None:
         return None
-    return _map(value, where).get("mapping")
+    return expect_map(value, where).get("mapping")

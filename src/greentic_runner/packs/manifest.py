@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import PackError
 from . import cbor
+from .shapes import expect_list, expect_map, expect_str
 
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -114,26 +115,26 @@ def decode_manifest(data: bytes, what: str) -> Manifest:
 
 def decode_legacy(value: Any, what: str) -> LegacyManifest:
     """The serde shape of the PackBuilder manifest (required fields enforced)."""
-    top = _map(value, what)
-    meta = _map(top.get("meta"), f"{what} meta")
+    top = expect_map(value, what)
+    meta = expect_map(top.get("meta"), f"{what} meta")
     flows = [
         _legacy_flow(item, f"{what} flows[{i}]")
-        for i, item in enumerate(_list(top.get("flows"), f"{what} flows"))
+        for i, item in enumerate(expect_list(top.get("flows"), f"{what} flows"))
     ]
     components = [
         _legacy_component(item, f"{what} components[{i}]")
-        for i, item in enumerate(_list(top.get("components"), f"{what} components"))
+        for i, item in enumerate(expect_list(top.get("components"), f"{what} components"))
     ]
     entry_flows = tuple(
-        _str(e, f"{what} meta.entry_flows")
-        for e in _list(meta.get("entry_flows"), f"{what} meta.entry_flows")
+        expect_str(e, f"{what} meta.entry_flows")
+        for e in expect_list(meta.get("entry_flows"), f"{what} meta.entry_flows")
     )
-    _str(meta.get("created_at_utc"), f"{what} meta.created_at_utc")
+    expect_str(meta.get("created_at_utc"), f"{what} meta.created_at_utc")
     return LegacyManifest(
         raw=top,
-        pack_id=_str(meta.get("pack_id"), f"{what} meta.pack_id"),
+        pack_id=expect_str(meta.get("pack_id"), f"{what} meta.pack_id"),
         version=_semver(meta.get("version"), f"{what} meta.version"),
-        name=_str(meta.get("name"), f"{what} meta.name"),
+        name=expect_str(meta.get("name"), f"{what} meta.name"),
         entry_flows=entry_flows,
         flows=tuple(flows),
         components=tuple(components),
@@ -143,18 +144,18 @@ def decode_legacy(value: Any, what: str) -> LegacyManifest:
 
 
 def _legacy_flow(value: Any, where: str) -> LegacyFlowRef:
-    item = _map(value, where)
+    item = expect_map(value, where)
     fields = ("id", "kind", "entry", "file_yaml", "file_json", "hash_blake3")
-    return LegacyFlowRef(**{name: _str(item.get(name), f"{where}.{name}") for name in fields})
+    return LegacyFlowRef(**{name: expect_str(item.get(name), f"{where}.{name}") for name in fields})
 
 
 def _legacy_component(value: Any, where: str) -> LegacyComponentRef:
-    item = _map(value, where)
+    item = expect_map(value, where)
     return LegacyComponentRef(
-        name=_str(item.get("name"), f"{where}.name"),
+        name=expect_str(item.get("name"), f"{where}.name"),
         version=_semver(item.get("version"), f"{where}.version"),
-        file_wasm=_str(item.get("file_wasm"), f"{where}.file_wasm"),
-        hash_blake3=_str(item.get("hash_blake3"), f"{where}.hash_blake3"),
+        file_wasm=expect_str(item.get("file_wasm"), f"{where}.file_wasm"),
+        hash_blake3=expect_str(item.get("hash_blake3"), f"{where}.hash_blake3"),
         world=_opt_str(item.get("world"), f"{where}.world"),
         schema_file=_opt_str(item.get("schema_file"), f"{where}.schema_file"),
         manifest_file=_opt_str(item.get("manifest_file"), f"{where}.manifest_file"),
@@ -167,12 +168,12 @@ def _legacy_component(value: Any, where: str) -> LegacyComponentRef:
 
 def decode_pack_v1(value: Any, what: str) -> PackV1Manifest:
     """Resolve the symbol tables of an encoded pack-v1 manifest."""
-    top = _map(value, what)
-    symbols = _map(top.get("symbols"), f"{what} symbols")
+    top = expect_map(value, what)
+    symbols = expect_map(top.get("symbols"), f"{what} symbols")
     tables = {
         name: [
-            _str(s, f"{what} symbols.{name}")
-            for s in _list(symbols.get(name, []), f"{what} symbols.{name}")
+            expect_str(s, f"{what} symbols.{name}")
+            for s in expect_list(symbols.get(name, []), f"{what} symbols.{name}")
         ]
         for name in _SYMBOL_TABLES
     }
@@ -186,38 +187,42 @@ def decode_pack_v1(value: Any, what: str) -> PackV1Manifest:
     if kind not in PACK_KINDS:
         raise PackError(f"{what} has unknown pack kind {kind!r}")
     logical: dict[str, Any] = {
-        "schema_version": _str(top.get("schema_version"), f"{what} schema_version"),
-        "pack_id": _str(pack_id, f"{what} pack_id"),
+        "schema_version": expect_str(top.get("schema_version"), f"{what} schema_version"),
+        "pack_id": expect_str(pack_id, f"{what} pack_id"),
         "name": _opt_str(top.get("name"), f"{what} name"),
         "version": _semver(top.get("version"), f"{what} version"),
         "kind": kind,
         "publisher": _opt_str(top.get("publisher"), f"{what} publisher") or "",
         "components": [
             _decode_component(c, tables, f"{what} components[{i}]")
-            for i, c in enumerate(_list(top.get("components"), f"{what} components"))
+            for i, c in enumerate(expect_list(top.get("components"), f"{what} components"))
         ],
         "flows": [
             _decode_flow_entry(f, tables, f"{what} flows[{i}]")
-            for i, f in enumerate(_list(top.get("flows"), f"{what} flows"))
+            for i, f in enumerate(expect_list(top.get("flows"), f"{what} flows"))
         ],
         "dependencies": [
             _decode_dependency(d, tables, f"{what} dependencies[{i}]")
-            for i, d in enumerate(_list(top.get("dependencies") or [], f"{what} dependencies"))
+            for i, d in enumerate(
+                expect_list(top.get("dependencies") or [], f"{what} dependencies")
+            )
         ],
         "capabilities": [
             {
-                **_map(c, f"{what} capabilities[{i}]"),
-                "name": _symbol(tables, "capability_names", _map(c, what).get("name"), what),
+                **expect_map(c, f"{what} capabilities[{i}]"),
+                "name": _symbol(tables, "capability_names", expect_map(c, what).get("name"), what),
             }
-            for i, c in enumerate(_list(top.get("capabilities") or [], f"{what} capabilities"))
+            for i, c in enumerate(
+                expect_list(top.get("capabilities") or [], f"{what} capabilities")
+            )
         ],
-        "secret_requirements": _list(
+        "secret_requirements": expect_list(
             top.get("secret_requirements") or [], f"{what} secret_requirements"
         ),
         "signatures": top.get("signatures") or {"signatures": []},
         "bootstrap": top.get("bootstrap"),
-        "extensions": _map(top.get("extensions") or {}, f"{what} extensions"),
-        "agents": _map(top.get("agents") or {}, f"{what} agents"),
+        "extensions": expect_map(top.get("extensions") or {}, f"{what} extensions"),
+        "agents": expect_map(top.get("agents") or {}, f"{what} agents"),
     }
     return PackV1Manifest(logical=logical, extensions=dict(logical["extensions"]))
 
@@ -230,7 +235,7 @@ def _symbol(tables: dict[str, list[str]], table: str, index: Any, what: str) -> 
 
 
 def _decode_component(value: Any, tables: dict[str, list[str]], where: str) -> dict[str, Any]:
-    item = dict(_map(value, where))
+    item = dict(expect_map(value, where))
     item["id"] = _symbol(tables, "component_ids", item.get("id"), where)
     item["version"] = _semver(item.get("version"), f"{where}.version")
     if not isinstance(item.get("world"), str):
@@ -239,27 +244,30 @@ def _decode_component(value: Any, tables: dict[str, list[str]], where: str) -> d
 
 
 def _decode_flow_entry(value: Any, tables: dict[str, list[str]], where: str) -> dict[str, Any]:
-    entry = _map(value, where)
-    flow = dict(_map(entry.get("flow"), f"{where}.flow"))
+    entry = expect_map(value, where)
+    flow = dict(expect_map(entry.get("flow"), f"{where}.flow"))
     nodes = []
-    for i, raw in enumerate(_list(flow.get("nodes") or [], f"{where}.flow.nodes")):
-        node = dict(_map(raw, f"{where}.flow.nodes[{i}]"))
+    for i, raw in enumerate(expect_list(flow.get("nodes") or [], f"{where}.flow.nodes")):
+        node = dict(expect_map(raw, f"{where}.flow.nodes[{i}]"))
         at = f"{where}.flow.nodes[{i}]"
         node["id"] = _symbol(tables, "node_ids", node.get("id"), at)
-        component = dict(_map(node.get("component"), f"{at}.component"))
+        component = dict(expect_map(node.get("component"), f"{at}.component"))
         component["id"] = _symbol(tables, "component_ids", component.get("id"), at)
         node["component"] = component
         node["routing"] = _resolve_routing(node.get("routing"), tables, at)
         nodes.append(node)
     flow["nodes"] = nodes
     return {
-        "id": _str(entry.get("id"), f"{where}.id"),
+        "id": expect_str(entry.get("id"), f"{where}.id"),
         "kind": entry.get("kind"),
         "flow": flow,
-        "tags": [_str(t, f"{where}.tags") for t in _list(entry.get("tags") or [], f"{where}.tags")],
+        "tags": [
+            expect_str(t, f"{where}.tags")
+            for t in expect_list(entry.get("tags") or [], f"{where}.tags")
+        ],
         "entrypoints": [
-            _str(e, f"{where}.entrypoints")
-            for e in _list(entry.get("entrypoints") or [], f"{where}.entrypoints")
+            expect_str(e, f"{where}.entrypoints")
+            for e in expect_list(entry.get("entrypoints") or [], f"{where}.entrypoints")
         ],
     }
 
@@ -269,11 +277,11 @@ def _resolve_routing(raw: Any, tables: dict[str, list[str]], at: str) -> Any:
         return raw
     ((variant, body),) = raw.items()
     if variant == "Next":
-        body = _map(body, f"{at}.routing")
+        body = expect_map(body, f"{at}.routing")
         return {"Next": {"node_id": _symbol(tables, "node_ids", body.get("node_id"), at)}}
     if variant == "Branch":
-        body = _map(body, f"{at}.routing")
-        on_status = _map(body.get("on_status") or {}, f"{at}.routing")
+        body = expect_map(body, f"{at}.routing")
+        on_status = expect_map(body.get("on_status") or {}, f"{at}.routing")
         default = body.get("default")
         return {
             "Branch": {
@@ -285,11 +293,11 @@ def _resolve_routing(raw: Any, tables: dict[str, list[str]], at: str) -> Any:
 
 
 def _decode_dependency(value: Any, tables: dict[str, list[str]], where: str) -> dict[str, Any]:
-    item = dict(_map(value, where))
+    item = dict(expect_map(value, where))
     item["pack_id"] = _symbol(tables, "pack_ids", item.get("pack_id"), where)
     item["required_capabilities"] = [
         _symbol(tables, "capability_names", c, where)
-        for c in _list(item.get("required_capabilities") or [], where)
+        for c in expect_list(item.get("required_capabilities") or [], where)
     ]
     return item
 
@@ -434,24 +442,6 @@ def _encode_routing(routing: Any, node_ids: dict[str, int]) -> Any:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _map(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PackError(f"{where} must be a map")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise PackError(f"{where} must be a list")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise PackError(f"{where} must be a non-empty string")
-    return value
 
 
 def _opt_str(value: Any, where: str) -> str | None:
