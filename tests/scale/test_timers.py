@@ -28,10 +28,10 @@ OPS = "greentic_store_operation_duration_seconds_count"
 
 
 async def fired(redis: Client, tenant: str) -> dict[str, Any]:
-    """``{fire time: schedule id}`` from the timer flow's state keys (timer turns run in env
-    ``local``)."""
+    """``{fire time: schedule id}`` from the timer flow's state keys (timer turns run in the
+    cluster's ``GREENTIC_ENV``, like every other turn)."""
     found = {}
-    async for key in redis.scan_iter(match=f"greentic:state:local:{tenant}:*"):
+    async for key in redis.scan_iter(match=f"greentic:state:*:{tenant}:*"):
         text = key.decode()
         if ":fired:" in text:
             value = await redis.get(key)
