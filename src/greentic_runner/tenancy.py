@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
+
+
+@lru_cache(maxsize=8192)  # a turn hashes its scope several times (fetch, clear/save, lock)
+def _scope_hash(
+    conversation: str, thread: str | None, reply_to: str | None, correlation: str | None
+) -> str:
+    text = "\n".join((conversation, thread or "", reply_to or "", correlation or ""))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +28,7 @@ class ReplyScope:
 
     def scope_hash(self) -> str:
         """sha256 hex over the four parts joined by newlines (greentic-types)."""
-        text = "\n".join(
-            (self.conversation, self.thread or "", self.reply_to or "", self.correlation or "")
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _scope_hash(self.conversation, self.thread, self.reply_to, self.correlation)
 
     def without_correlation(self) -> ReplyScope:
         return replace(self, correlation=None)
