@@ -165,3 +165,40 @@ async def test_the_host_api_runs_the_real_component(
         await host.load_pack("demo", EXAMPLE)
         replies = await host.handle_activity("demo", Activity.text("olá, ünïcode ✓"))
     assert reply_texts(replies) == ["The echo component returned: olá, ünïcode ✓"]
+
+
+# -- compile progress ------------------------------------------------------------------------
+
+
+def test_the_cli_shows_compile_progress_on_a_terminal(echo_wasm: Path, tmp_path: Path) -> None:
+    """A cache miss on a terminal prints a spinner and a 'compiled component' line on stderr;
+    piped runs stay quiet (the other tests above compare their stderr)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "GREENTIC_RUNNER_CACHE_DIR": str(tmp_path / "cache")}
+    with subprocess.Popen(
+        [*CLI, "run", str(EXAMPLE), "--text", "hi", "--store", "memory"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+    ) as process:
+        os.close(slave)
+        stdout, _ = process.communicate(timeout=120)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+    assert process.returncode == 0
+    import json
+
+    reply = json.loads(stdout.splitlines()[0])  # the reply still goes to stdout as JSON
+    assert reply["kind"] == {"kind": "custom", "action": "response"}
+    assert b"compiled component" in b"".join(chunks)

@@ -105,13 +105,17 @@ async def open_host(args: argparse.Namespace, stack: AsyncExitStack) -> tuple[Ru
     stores = await open_stores(storage)
     stack.push_async_callback(stores.close)
     config = tenant_config(args)
-    host = (
+    builder = (
         HostBuilder()
         .with_config(config)
         .with_session_store(stores.session)
         .with_state_store(stores.state)
-        .build()
     )
+    if sys.stderr.isatty():  # compiling a large component takes seconds: show it
+        from .components.cache import RichCompileProgress
+
+        builder.with_compile_progress(RichCompileProgress())
+    host = builder.build()
     await host.start()
     stack.push_async_callback(host.stop)
     await host.load_pack(config.tenant, args.pack)

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import telemetry
 from .activity import Activity
+from .components.cache import CompileProgress
 from .components.invoker import ComponentInvoker, ExecCtx
 from .components.mocks import MockInvoker
 from .components.policy import ComponentPolicy
@@ -58,6 +59,7 @@ class HostBuilder:
     state_store: StateStore | None = None
     invoker: ComponentInvoker | None = None
     route_provider: RouteProviderFactory | None = None
+    compile_progress: CompileProgress | None = None
 
     def with_config(self, config: HostConfig) -> HostBuilder:
         """Add a tenant's config; a second config for the same tenant replaces the first."""
@@ -81,6 +83,11 @@ class HostBuilder:
         self.invoker = invoker
         return self
 
+    def with_compile_progress(self, progress: CompileProgress) -> HostBuilder:
+        """Report WebAssembly compilations (cache misses), e.g. a terminal spinner."""
+        self.compile_progress = progress
+        return self
+
     def with_route_provider(self, factory: RouteProviderFactory) -> HostBuilder:
         """Route fast2flow through ``factory(runtime)`` instead of the pack component."""
         self.route_provider = factory
@@ -97,6 +104,7 @@ class HostBuilder:
             secrets=self.secrets or default_manager(),  # SECRETS_BACKEND (secrets.py)
             invoker=self.invoker,
             route_provider=self.route_provider,
+            compile_progress=self.compile_progress,
         )
 
 
@@ -113,6 +121,7 @@ class RunnerHost:
         invoker: ComponentInvoker | None = None,
         route_provider: RouteProviderFactory | None = None,
         runtime_factory: RuntimeFactory = build_tenant_runtime,
+        compile_progress: CompileProgress | None = None,
     ) -> None:
         self.configs = dict(configs)
         self.active = ActivePacks()
@@ -122,6 +131,7 @@ class RunnerHost:
         self.secrets = secrets
         self._invoker = invoker
         self._wasm: WasmInvoker | None = None
+        self._compile_progress = compile_progress
         self._route_provider = route_provider
         self._runtime_factory = runtime_factory
 
@@ -157,7 +167,7 @@ class RunnerHost:
             services = HostServices(
                 secrets=self.secrets, state=self.state_store, policy_for=self._component_policy
             )
-            wasm = WasmInvoker(services=services)
+            wasm = WasmInvoker(services=services, progress=self._compile_progress)
             await wasm.__aenter__()
             self._wasm = wasm
         return self._wasm
