@@ -17,6 +17,7 @@ from typing import Any
 from wasmtime import Store
 from wasmtime import component as cm
 
+from .exportcall import ExportCall
 from .invoker import ComponentCall, ExecCtx
 from .payloads import (
     PayloadError,
@@ -109,20 +110,13 @@ def _func_type(funcs: dict[str, Any], name: str, world: str) -> cm.FuncType:
     return fty
 
 
-def _func(instance: cm.Instance, store: Store, index: cm.ExportIndex, label: str) -> cm.Func:
-    func = instance.get_func(store, index)
-    if func is None:  # the index came from this component's own type; cannot really happen
-        raise ShapeError(f"export {label} vanished from the instance")
-    return func
-
-
 @dataclass(frozen=True, slots=True)
 class Node06:
     """``invoke(op, envelope: invocation-envelope) -> result<invocation-result, node-error>``."""
 
     world: str
     envelope_ty: cm.RecordType
-    invoke_index: cm.ExportIndex
+    call: ExportCall
     fill_envelope: Filler
 
     @classmethod
@@ -141,7 +135,7 @@ class Node06:
         if not {"ctx", "payload-cbor"} <= names:
             raise ShapeError(f"{world} envelope is {type_name(envelope_ty)}")
         fill = filler(envelope_ty, f"{world} invocation-envelope")
-        adapter = cls(world, envelope_ty, index, fill)
+        adapter = cls(world, envelope_ty, ExportCall.build(fty, index, f"{world}#invoke"), fill)
         adapter.envelope(_probe_ctx(), "probe", b"")  # raises ShapeError on unknown fields
         return adapter
 
@@ -162,8 +156,7 @@ class Node06:
     def invoke(self, store: Store, instance: cm.Instance, call: ComponentCall) -> Any:
         payload = json_to_cbor(envelope_payload(call.input))
         envelope = self.envelope(call.ctx, call.component_ref, payload)
-        func = _func(instance, store, self.invoke_index, f"{self.world}#invoke")
-        result = func(store, call.operation, envelope)
+        result = self.call(store, instance, call.operation, envelope)
         tag = result.tag if isinstance(result, cm.Variant) else "ok"
         body = result.payload if isinstance(result, cm.Variant) else result
         if tag == "err":
@@ -187,7 +180,7 @@ class LegacyNode:
     world: str
     ctx_ty: cm.RecordType
     cbor: bool
-    invoke_index: cm.ExportIndex
+    call: ExportCall
     fill_ctx: Filler
     nested: bool  # exec-ctx wraps a tenant-ctx record in `tenant`; shape A's invoke-ctx is flat
 
@@ -203,7 +196,8 @@ class LegacyNode:
         ctx_ty = params[0][1]
         nested = isinstance(dict(ctx_ty.fields).get("tenant"), cm.RecordType)
         fill = filler(ctx_ty, f"{world} ctx")
-        adapter = cls(world, ctx_ty, is_bytes(input_ty), index, fill, nested)
+        export = ExportCall.build(fty, index, f"{world}#invoke")
+        adapter = cls(world, ctx_ty, is_bytes(input_ty), export, fill, nested)
         adapter.context(_probe_ctx())
         return adapter
 
@@ -214,8 +208,7 @@ class LegacyNode:
     def invoke(self, store: Store, instance: cm.Instance, call: ComponentCall) -> Any:
         data = envelope_payload(call.input)
         value: Any = json_to_cbor(data) if self.cbor else json_text(data)
-        func = _func(instance, store, self.invoke_index, f"{self.world}#invoke")
-        result = func(store, self.context(call.ctx), call.operation, value)
+        result = self.call(store, instance, self.context(call.ctx), call.operation, value)
         if isinstance(result, cm.Variant):
             tag, body = result.tag, result.payload
         else:
@@ -244,7 +237,7 @@ class Runtime06:
     """``component-runtime@0.6.0`` ``run(input: list<u8>, state: list<u8>) -> run-result``."""
 
     world: str
-    run_index: cm.ExportIndex
+    call: ExportCall
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> Runtime06:
@@ -252,11 +245,11 @@ class Runtime06:
         params = fty.params
         if len(params) != 2 or not all(is_bytes(ty) for _, ty in params):
             raise ShapeError(f"{world} run is not run(input: list<u8>, state: list<u8>)")
-        return cls(world, index)
+        return cls(world, ExportCall.build(fty, index, f"{world}#run"))
 
     def invoke(self, store: Store, instance: cm.Instance, call: ComponentCall) -> Any:
-        func = _func(instance, store, self.run_index, f"{self.world}#run")
-        result = func(store, json_to_cbor(envelope_payload(call.input)), json_to_cbor({}))
+        payload = json_to_cbor(envelope_payload(call.input))
+        result = self.call(store, instance, payload, json_to_cbor({}))
         return output_from_cbor(field(result, "output") or b"")
 
 

@@ -11,6 +11,7 @@ from wasmtime import Store
 from wasmtime import component as cm
 
 from ..packs.providers import NO_MATCH, IdentifyHint, IdentifyOutcome
+from .exportcall import ExportCall
 from .payloads import json_from_bytes
 from .wit_values import ShapeError, is_bytes
 
@@ -26,19 +27,12 @@ def _single(funcs: dict[str, Any], name: str, world: str) -> cm.FuncType:
     return fty
 
 
-def _get(instance: cm.Instance, store: Store, index: cm.ExportIndex) -> cm.Func:
-    func = instance.get_func(store, index)
-    if func is None:
-        raise ShapeError("export vanished from the instance")
-    return func
-
-
 @dataclass(frozen=True, slots=True)
 class SchemaCore:
     """``invoke(op: string, input-json: list<u8>) -> list<u8>`` (JSON in, JSON out)."""
 
     world: str
-    invoke_index: cm.ExportIndex
+    call: ExportCall
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> SchemaCore:
@@ -51,10 +45,10 @@ class SchemaCore:
             or not is_bytes(fty.result)
         ):
             raise ShapeError(f"{world} invoke is not invoke(op, list<u8>) -> list<u8>")
-        return cls(world, index)
+        return cls(world, ExportCall.build(fty, index, f"{world}#invoke"))
 
     def invoke(self, store: Store, instance: cm.Instance, op: str, data: bytes) -> Any:
-        output = _get(instance, store, self.invoke_index)(store, op, data)
+        output = self.call(store, instance, op, data)
         return json_from_bytes(output, "provider output")
 
 
@@ -63,17 +57,17 @@ class Identify:
     """``identify-instance(input-json: list<u8>) -> option<string>``."""
 
     world: str
-    index: cm.ExportIndex
+    call: ExportCall
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> Identify:
         fty = _single(funcs, "identify-instance", world)
         if len(fty.params) != 1 or not is_bytes(fty.params[0][1]):
             raise ShapeError(f"{world} identify-instance does not take list<u8>")
-        return cls(world, index)
+        return cls(world, ExportCall.build(fty, index, f"{world}#identify-instance"))
 
     def identify(self, store: Store, instance: cm.Instance, payload: bytes) -> IdentifyOutcome:
-        provider_id = _get(instance, store, self.index)(store, payload)
+        provider_id = self.call(store, instance, payload)
         if provider_id is None:
             return NO_MATCH
         return IdentifyOutcome.identified(str(provider_id))
@@ -84,17 +78,17 @@ class DescribeIdentify:
     """``describe-identify-instance() -> option<list<u8>>`` (a JSON hint)."""
 
     world: str
-    index: cm.ExportIndex
+    call: ExportCall
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> DescribeIdentify:
         fty = _single(funcs, "describe-identify-instance", world)
         if fty.params:
             raise ShapeError(f"{world} describe-identify-instance takes parameters")
-        return cls(world, index)
+        return cls(world, ExportCall.build(fty, index, f"{world}#describe-identify-instance"))
 
     def describe(self, store: Store, instance: cm.Instance, label: str) -> IdentifyHint | None:
-        raw = _get(instance, store, self.index)(store)
+        raw = self.call(store, instance)
         if raw is None:
             return None
         return parse_hint(bytes(raw), label)
