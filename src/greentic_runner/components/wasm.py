@@ -8,7 +8,9 @@ Usage::
 The ``async with`` block owns the epoch ticker thread that enforces wall-clock deadlines;
 calls outside it are refused. Component bytes come from ``pack.components[ref].wasm_path``
 read through ``pack.read_file``; compiled artifacts are cached in memory and on disk
-(:mod:`.cache`); each call runs in a worker thread in a fresh store (:mod:`.sandbox`).
+(:mod:`.cache`); each call runs on one of the invoker's worker threads (:mod:`.workers`) in a
+fresh store (:mod:`.sandbox`), with argument and result conversions compiled when the component
+is loaded (:mod:`.exportcall`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .invoker import ComponentCall, ExecCtx
 from .policy import ComponentLimits, ComponentPolicy
 from .sandbox import ComponentCallError, LoadedComponent, Sandbox
 from .scope import CallScope, HostServices
+from .workers import WorkerThreads
 from .worlds import WorldError, plan
 
 if TYPE_CHECKING:
@@ -72,6 +75,7 @@ class WasmInvoker:
         self.cache = ComponentCache(self.engine, self.settings, cache_dir, progress)
         self._ticker = EpochTicker(self.engine, self.settings.epoch_tick_ms)
         self._sandbox = Sandbox(self.engine, build_linker(self.engine), self._ticker)
+        self._workers = WorkerThreads()
         self._by_digest: dict[str, LoadedComponent] = {}
         self._memos: weakref.WeakKeyDictionary[Any, _PackMemo] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -80,6 +84,7 @@ class WasmInvoker:
 
     async def __aenter__(self) -> WasmInvoker:
         await self._ticker.__aenter__()
+        self._workers.start()
         return self
 
     async def __aexit__(
@@ -88,11 +93,13 @@ class WasmInvoker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Calls still running finish first, while the ticker still enforces their deadlines.
+        await asyncio.to_thread(self._workers.stop)
         await self._ticker.__aexit__(exc_type, exc, tb)
 
     @property
     def running(self) -> bool:
-        return self._ticker.running
+        return self._ticker.running and self._workers.running
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -199,7 +206,7 @@ class WasmInvoker:
         scope: CallScope,
         body: Callable[[wasmtime.Store, Any], T],
     ) -> T:
-        return await asyncio.to_thread(self._sandbox.run, loaded, scope, body)
+        return await self._workers.run(self._sandbox.run, loaded, scope, body)
 
     def _missing(
         self, pack: PackRuntime, loaded: LoadedComponent, ref: str, what: str, ctx: ExecCtx
