@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from wasmtime import _ffi as ffi
 from wasmtime import component as cm
 
-from greentic_runner.components import valcodec
+from greentic_runner.components import cabi
+from greentic_runner.components.cabi import CVal
 from greentic_runner.components.exportcall import compile_func
-from greentic_runner.components.valcodec import CVal, Unsupported, compile_lift, compile_lower
+from greentic_runner.components.valcodec import Unsupported, compile_lift, compile_lower
 from greentic_runner.components.wit_values import record
 
 NAMED = """
@@ -247,4 +248,16 @@ def test_flags_use_the_generic_path(types: dict[str, Any]) -> None:
 
 
 def test_mirrors_match_the_installed_wasmtime() -> None:
-    assert valcodec.layout_matches()
+    assert cabi.layout_matches()
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [("string", "u32"), ("u32", "maybe"), ("point", "tuple")]
+)
+def test_a_value_of_another_kind_is_refused_before_its_union_is_read(
+    types: dict[str, Any], written: str, read: str
+) -> None:
+    value = dict(CASES)[written]
+    ours, _keep = _lower(types[written][1], value)
+    with pytest.raises(TypeError, match="expected value kind"):
+        compile_lift(types[read][1])(ours)

@@ -20,8 +20,9 @@ from wasmtime import _ffi as ffi
 from wasmtime import component as cm
 from wasmtime.component._enter import enter_wasm
 
-from .valcodec import CVal, Keep, Lift, Lower, Unsupported, compile_lift, compile_lower
-from .valcodec import layout_matches as _layout_matches
+from .cabi import CVal
+from .cabi import layout_matches as _layout_matches
+from .valcodec import Keep, Lift, Lower, Unsupported, compile_lift, compile_lower
 from .wit_values import ShapeError
 
 _LAYOUT_OK = _layout_matches()

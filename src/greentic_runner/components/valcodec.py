@@ -26,8 +26,30 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from wasmtime import _ffi as ffi
 from wasmtime import component as cm
+
+from .cabi import (
+    K_CHAR,
+    K_ENUM,
+    K_LIST,
+    K_OPTION,
+    K_RECORD,
+    K_RESULT,
+    K_STRING,
+    K_TUPLE,
+    K_U8,
+    SCALARS,
+    U8_AT,
+    VAL_SIZE,
+    CVal,
+    Entry,
+    cases_of,
+    classes_of,
+    is_bytes,
+    is_tagged,
+    name_bytes,
+    variant_kind,
+)
 
 Keep = list[Any]
 Lower = Callable[[Any, Any, Keep], None]  # (value, out: CVal, keep) -> None
@@ -38,151 +60,12 @@ class Unsupported(Exception):
     """A type this codec does not compile (the generic wasmtime-py path handles it)."""
 
 
-# -- memory layout ------------------------------------------------------------------------
-# Mirrors of wasmtime's C structs. Pointer fields are c_void_p (addresses we compute or read)
-# except `_Name.data`, a c_char_p so a `bytes` object can be stored without a copy; reads of
-# C-owned names and strings go through the c_void_p view of the same union instead.
-
-
-class _Name(ctypes.Structure):
-    _fields_ = (("size", ctypes.c_size_t), ("data", ctypes.c_char_p))
-
-
-class _Seq(ctypes.Structure):
-    _fields_ = (("size", ctypes.c_size_t), ("data", ctypes.c_void_p))
-
-
-class _VariantIn(ctypes.Structure):
-    _fields_ = (("name", _Name), ("val", ctypes.c_void_p))
-
-
-class _VariantOut(ctypes.Structure):
-    _fields_ = (("name", _Seq), ("val", ctypes.c_void_p))
-
-
-class _Result(ctypes.Structure):
-    _fields_ = (("is_ok", ctypes.c_bool), ("val", ctypes.c_void_p))
-
-
-class _Of(ctypes.Union):
-    _fields_ = (
-        ("boolean", ctypes.c_bool),
-        ("s8", ctypes.c_int8),
-        ("u8", ctypes.c_uint8),
-        ("s16", ctypes.c_int16),
-        ("u16", ctypes.c_uint16),
-        ("s32", ctypes.c_int32),
-        ("u32", ctypes.c_uint32),
-        ("s64", ctypes.c_int64),
-        ("u64", ctypes.c_uint64),
-        ("f32", ctypes.c_float),
-        ("f64", ctypes.c_double),
-        ("string", _Name),  # write a bytes object in place
-        ("seq", _Seq),  # string/list/record/tuple read, and list/record/tuple write
-        ("variant", _VariantIn),
-        ("variant_out", _VariantOut),
-        ("option", ctypes.c_void_p),
-        ("result", _Result),
-    )
-
-
-class CVal(ctypes.Structure):
-    """``wasmtime_component_val_t``: a kind byte and a union (lowerers write into one)."""
-
-    _fields_ = (("kind", ctypes.c_uint8), ("of", _Of))
-
-
-class _Entry(ctypes.Structure):
-    _fields_ = (("name", _Name), ("val", CVal))
-
-
-_VAL_SIZE = ctypes.sizeof(CVal)
-_U8_AT = CVal.of.offset  # where a u8 payload sits inside one list element
-
-
-def layout_matches() -> bool:
-    """True when the mirrors above have the installed wasmtime-py's C layout."""
-    c_val, c_entry = ffi.wasmtime_component_val_t, ffi.wasmtime_component_valrecord_entry
-    return (
-        ctypes.sizeof(c_val) == _VAL_SIZE
-        and c_val.of.offset == CVal.of.offset
-        and ctypes.sizeof(c_entry) == ctypes.sizeof(_Entry)
-        and c_entry.val.offset == _Entry.val.offset
-        and ctypes.sizeof(ffi.wasmtime_component_valunion_t) == ctypes.sizeof(_Of)
-    )
-
-
-def _kind(name: str) -> int:
-    return int(getattr(ffi, f"WASMTIME_COMPONENT_{name}").value)
-
-
-K_BOOL, K_U8, K_CHAR, K_STRING = _kind("BOOL"), _kind("U8"), _kind("CHAR"), _kind("STRING")
-K_LIST, K_RECORD, K_TUPLE = _kind("LIST"), _kind("RECORD"), _kind("TUPLE")
-K_VARIANT, K_ENUM, K_OPTION, K_RESULT = (
-    _kind("VARIANT"),
-    _kind("ENUM"),
-    _kind("OPTION"),
-    _kind("RESULT"),
-)
-
-# Scalar types: (kind, union field, the Python type accepted on lowering and made on lifting).
-_SCALARS: dict[type, tuple[int, str, type]] = {
-    cm.Bool: (K_BOOL, "boolean", bool),
-    cm.S8: (_kind("S8"), "s8", int),
-    cm.U8: (K_U8, "u8", int),
-    cm.S16: (_kind("S16"), "s16", int),
-    cm.U16: (_kind("U16"), "u16", int),
-    cm.S32: (_kind("S32"), "s32", int),
-    cm.U32: (_kind("U32"), "u32", int),
-    cm.S64: (_kind("S64"), "s64", int),
-    cm.U64: (_kind("U64"), "u64", int),
-    cm.F32: (_kind("F32"), "f32", float),
-    cm.F64: (_kind("F64"), "f64", float),
-}
-
-
-def _name_bytes(text: str) -> bytes:
-    return text.encode("utf-8")
-
-
-def _is_bytes(ty: Any) -> bool:
-    return isinstance(ty, cm.ListType) and isinstance(ty.element, cm.U8)
-
-
-def _cases(ty: Any) -> list[tuple[str, Any]]:
-    if isinstance(ty, cm.OptionType):
-        return [("none", None), ("some", ty.payload)]
-    if isinstance(ty, cm.ResultType):
-        return [("ok", ty.ok), ("err", ty.err)]
-    return list(ty.cases)
-
-
-def _classes(ty: Any) -> tuple[type, ...]:
-    found: set[type] = set()
-    if ty is None:
-        found.add(object)
-    else:
-        ty.add_classes(found)
-    return tuple(found)
-
-
-def _tagged(cases: list[tuple[str, Any]]) -> bool:
-    """wasmtime-py's rule: a variant-like is tagged when two cases share a Python class."""
-    seen: set[type] = set()
-    for _, ty in cases:
-        classes = set(_classes(ty))
-        if classes & seen:
-            return True
-        seen |= classes
-    return False
-
-
 # -- lowering -----------------------------------------------------------------------------
 
 
 def compile_lower(ty: Any) -> Lower:
     """A function writing a Python value of type ``ty`` into a ``CVal`` (see module doc)."""
-    scalar = _SCALARS.get(type(ty))
+    scalar = SCALARS.get(type(ty))
     if scalar is not None:
         return _lower_scalar(*scalar)
     if isinstance(ty, cm.String):
@@ -192,7 +75,7 @@ def compile_lower(ty: Any) -> Lower:
     if isinstance(ty, cm.EnumType):
         return _lower_enum
     if isinstance(ty, cm.ListType):
-        return _lower_bytes if _is_bytes(ty) else _lower_list(compile_lower(ty.element))
+        return _lower_bytes if is_bytes(ty) else _lower_list(compile_lower(ty.element))
     if isinstance(ty, cm.RecordType):
         return _lower_record(ty)
     if isinstance(ty, cm.TupleType):
@@ -240,9 +123,9 @@ def _lower_bytes(value: Any, out: Any, keep: Keep) -> None:
         raise TypeError(f"expected bytes, got {type(value).__name__}")
     count = len(value)
     # One u8 value per byte, written with two strided slice copies instead of a Python loop.
-    raw = bytearray(count * _VAL_SIZE)
-    raw[0::_VAL_SIZE] = bytes((K_U8,)) * count
-    raw[_U8_AT::_VAL_SIZE] = value
+    raw = bytearray(count * VAL_SIZE)
+    raw[0::VAL_SIZE] = bytes((K_U8,)) * count
+    raw[U8_AT::VAL_SIZE] = value
     array = (ctypes.c_char * len(raw)).from_buffer(raw)
     keep.append(array)
     out.kind = K_LIST
@@ -283,8 +166,8 @@ def _lower_items(kind: int, lowers: list[Lower], values: Any, out: Any, keep: Ke
 def _lower_record(ty: cm.RecordType) -> Lower:
     fields = [(name, compile_lower(field_ty)) for name, field_ty in ty.fields]
     count = len(fields)
-    entries_type = _Entry * count
-    names = [_name_bytes(name) for name, _ in fields]
+    entries_type = Entry * count
+    names = [name_bytes(name) for name, _ in fields]
     # The field names never change: a template with every name filled in is copied per call.
     template = entries_type()
     for entry, name in zip(template, names, strict=True):
@@ -307,15 +190,11 @@ def _lower_record(ty: cm.RecordType) -> Lower:
 
 
 def _lower_variant_like(ty: Any) -> Lower:
-    cases = _cases(ty)
-    tagged = _tagged(cases)
-    kind = (
-        K_OPTION
-        if isinstance(ty, cm.OptionType)
-        else (K_RESULT if isinstance(ty, cm.ResultType) else K_VARIANT)
-    )
+    cases = cases_of(ty)
+    tagged = is_tagged(cases)
+    kind = variant_kind(ty)
     plan = [
-        (name, _name_bytes(name), None if case is None else compile_lower(case), _classes(case))
+        (name, name_bytes(name), None if case is None else compile_lower(case), classes_of(case))
         for name, case in cases
     ]
 
@@ -363,23 +242,40 @@ def _lower_variant_like(ty: Any) -> Lower:
 
 
 def compile_lift(ty: Any) -> Lift:
-    """A function reading a ``CVal`` of type ``ty`` into wasmtime-py's Python shape."""
-    scalar = _SCALARS.get(type(ty))
+    """A function reading a ``CVal`` of type ``ty`` into wasmtime-py's Python shape.
+
+    Every value's kind is checked before its union is read: a pointer is never followed
+    unless the value really holds one.
+    """
+    kind, read = _lifter(ty)
+
+    def lift(val: Any) -> Any:
+        if val.kind != kind:
+            raise TypeError(f"expected value kind {kind}, got {val.kind}")
+        return read(val)
+
+    return lift
+
+
+def _lifter(ty: Any) -> tuple[int, Lift]:
+    scalar = SCALARS.get(type(ty))
     if scalar is not None:
-        _, field, accepted = scalar
-        return _lift_scalar(field, accepted)
-    if isinstance(ty, cm.String | cm.EnumType):
-        return _lift_string
+        kind, field, accepted = scalar
+        return kind, _lift_scalar(field, accepted)
+    if isinstance(ty, cm.String):
+        return K_STRING, _lift_string
+    if isinstance(ty, cm.EnumType):
+        return K_ENUM, _lift_string
     if isinstance(ty, cm.Char):
-        return lambda val: chr(val.of.u32)
+        return K_CHAR, lambda val: chr(val.of.u32)
     if isinstance(ty, cm.ListType):
-        return _lift_bytes if _is_bytes(ty) else _lift_list(compile_lift(ty.element))
+        return K_LIST, (_lift_bytes if is_bytes(ty) else _lift_list(compile_lift(ty.element)))
     if isinstance(ty, cm.RecordType):
-        return _lift_record(ty)
+        return K_RECORD, _lift_record(ty)
     if isinstance(ty, cm.TupleType):
-        return _lift_tuple([compile_lift(t) for t in ty.elements])
+        return K_TUPLE, _lift_tuple([compile_lift(t) for t in ty.elements])
     if isinstance(ty, cm.OptionType | cm.ResultType | cm.VariantType):
-        return _lift_variant_like(ty)
+        return variant_kind(ty), _lift_variant_like(ty)
     raise Unsupported(f"cannot lift {type(ty).__name__}")
 
 
@@ -404,7 +300,7 @@ def _lift_bytes(val: Any) -> bytes:
     count = seq.size
     if not count:
         return b""
-    return ctypes.string_at(seq.data, count * _VAL_SIZE)[_U8_AT::_VAL_SIZE]
+    return ctypes.string_at(seq.data, count * VAL_SIZE)[U8_AT::VAL_SIZE]
 
 
 def _lift_list(element: Lift) -> Lift:
@@ -433,7 +329,7 @@ def _lift_tuple(elements: list[Lift]) -> Lift:
 def _lift_record(ty: cm.RecordType) -> Lift:
     fields = [(name, compile_lift(field_ty)) for name, field_ty in ty.fields]
     count = len(fields)
-    entries_type = _Entry * count
+    entries_type = Entry * count
 
     def lift(val: Any) -> cm.Record:
         record = cm.Record()
@@ -450,10 +346,10 @@ def _lift_record(ty: cm.RecordType) -> Lift:
 
 
 def _lift_variant_like(ty: Any) -> Lift:
-    cases = _cases(ty)
-    tagged = _tagged(cases)
+    cases = cases_of(ty)
+    tagged = is_tagged(cases)
     lifts = {name: (None if case is None else compile_lift(case)) for name, case in cases}
-    by_raw = {_name_bytes(name): name for name in lifts}
+    by_raw = {name_bytes(name): name for name in lifts}
 
     def finish(tag: str, address: int | None) -> Any:
         lift_case = lifts[tag]
