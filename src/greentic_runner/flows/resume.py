@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,7 +18,8 @@ import orjson
 from ..envelope import IngressEnvelope
 from ..errors import SessionError
 from ..ids import is_valid_id
-from ..storage.session import SessionCursor, SessionData, SessionStore
+from ..storage.session import FoundWait, SessionCursor, SessionData, SessionStore, fetch_wait
+from ..storage.turns import Turn, begin_turn
 from ..tenancy import ReplyScope, TenantCtx
 from .snapshot import FlowSnapshot, FlowWait
 
@@ -58,11 +60,16 @@ class FlowResumeStore:
         self.ttl = ttl
 
     async def save(
-        self, envelope: IngressEnvelope, wait: FlowWait, identity: ContactIdentity | None = None
+        self,
+        envelope: IngressEnvelope,
+        wait: FlowWait,
+        identity: ContactIdentity | None = None,
+        turn: Turn | None = None,
     ) -> ReplyScope:
         """Park the snapshot; returns the reply scope with a correlation id filled in.
 
-        ``identity`` is ``contact_identity(envelope)`` when the caller already has it."""
+        ``identity`` is ``contact_identity(envelope)`` when the caller already has it. With
+        ``turn`` (from :meth:`begin_turn`) the write is the turn's last one."""
         scope = _scope(envelope)
         identity = identity or contact_identity(envelope)
         snapshot = wait.snapshot
@@ -79,9 +86,12 @@ class FlowResumeStore:
         )
         store_scope = scope.without_correlation()
         key = f"{identity.hint}::{store_scope.scope_hash()}"
-        await self.store.register_wait(
-            identity.ctx, identity.user, store_scope, key, data, self.ttl
-        )
+        if turn is not None:
+            await turn.park(identity.ctx, identity.user, store_scope, key, data, self.ttl)
+        else:
+            await self.store.register_wait(
+                identity.ctx, identity.user, store_scope, key, data, self.ttl
+            )
         return scope if scope.correlation else replace(scope, correlation=secrets.token_hex(16))
 
     async def fetch(
@@ -90,26 +100,42 @@ class FlowResumeStore:
         """The parked snapshot of this contact and conversation, or None."""
         scope = _scope(envelope)
         identity = identity or contact_identity(envelope)
-        for candidate in _lookup_scopes(scope):
-            key = await self.store.find_wait_by_scope(identity.ctx, identity.user, candidate)
-            if key is None:
-                continue
-            data = await self.store.get_session(key)
-            if data is None:
-                continue
-            snapshot = _decode(data.context_json)
-            if envelope.pack_id is not None and envelope.pack_id != snapshot.pack_id:
-                raise SessionError(
-                    f"resume pack mismatch: expected {envelope.pack_id}, found {snapshot.pack_id}"
-                )
-            return snapshot
-        return None
+        found = await fetch_wait(self.store, identity.ctx, identity.user, _lookup_scopes(scope))
+        return self.snapshot_of(envelope, found)
+
+    def begin_turn(
+        self, envelope: IngressEnvelope, identity: ContactIdentity, lock_name: str
+    ) -> AbstractAsyncContextManager[Turn]:
+        """Hold the turn lock ``lock_name`` with the parked wait read under it (``.parked``;
+        decode it with :meth:`snapshot_of`); one store round trip where the store allows."""
+        scopes = _lookup_scopes(_scope(envelope))
+        return begin_turn(self.store, lock_name, identity.ctx, identity.user, scopes)
+
+    def snapshot_of(
+        self, envelope: IngressEnvelope, found: FoundWait | None
+    ) -> FlowSnapshot | None:
+        """The snapshot of a fetched wait; refuses one parked by another pack."""
+        if found is None:
+            return None
+        snapshot = _decode(found[1].context_json)
+        if envelope.pack_id is not None and envelope.pack_id != snapshot.pack_id:
+            raise SessionError(
+                f"resume pack mismatch: expected {envelope.pack_id}, found {snapshot.pack_id}"
+            )
+        return snapshot
 
     async def clear(
-        self, envelope: IngressEnvelope, identity: ContactIdentity | None = None
+        self,
+        envelope: IngressEnvelope,
+        identity: ContactIdentity | None = None,
+        turn: Turn | None = None,
     ) -> None:
+        """Drop the parked wait (plain and correlated scope); with ``turn``, as its last write."""
         scope = _scope(envelope)
         identity = identity or contact_identity(envelope)
+        if turn is not None:
+            await turn.clear(identity.ctx, identity.user, _lookup_scopes(scope))
+            return
         for candidate in _lookup_scopes(scope):
             await self.store.clear_wait(identity.ctx, identity.user, candidate)
 

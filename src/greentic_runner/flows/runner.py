@@ -10,6 +10,7 @@ import orjson
 
 from ..envelope import IngressEnvelope
 from ..errors import FlowError, RoutingError, RunnerError, with_context
+from ..storage.turns import Turn
 from .context import FlowContext
 from .registry import FlowRegistry
 from .resume import ContactIdentity, FlowResumeStore, contact_identity
@@ -60,17 +61,23 @@ async def run_turn(engine: Engine, resume: FlowResumeStore, envelope: IngressEnv
         raise RoutingError("pack_id missing; ingress must specify pack_id for multi-pack flows")
     _check_size(envelope)
     identity = contact_identity(envelope)
-    async with resume.store.turn_lock(turn_lock_name(envelope, identity)):
+    # The lock and the read of the parked wait are one store round trip where the store
+    # allows (storage/turns.py); the turn's park or clear is its last write.
+    async with resume.begin_turn(envelope, identity, turn_lock_name(envelope, identity)) as turn:
         try:
-            return await _run_locked(engine, resume, envelope, identity)
+            return await _run_locked(engine, resume, envelope, identity, turn)
         except RunnerError as exc:
             raise with_context("flow execution failed", exc) from exc
 
 
 async def _run_locked(
-    engine: Engine, resume: FlowResumeStore, envelope: IngressEnvelope, identity: ContactIdentity
+    engine: Engine,
+    resume: FlowResumeStore,
+    envelope: IngressEnvelope,
+    identity: ContactIdentity,
+    turn: Turn,
 ) -> Any:
-    snapshot = await resume.fetch(envelope, identity)
+    snapshot = resume.snapshot_of(envelope, turn.parked)
     if snapshot is not None:
         ctx = flow_context(envelope, snapshot.pack_id, snapshot.resume_flow)
         execution = await engine.resume(ctx, snapshot, envelope.payload)
@@ -83,9 +90,9 @@ async def _run_locked(
         ctx = flow_context(envelope, envelope.pack_id, envelope.flow_id)
         execution = await engine.execute(ctx, envelope.payload)
     if isinstance(execution, Completed):
-        await resume.clear(envelope, identity)
+        await resume.clear(envelope, identity, turn)
         return execution.output
-    reply_scope = await resume.save(envelope, execution.wait, identity)
+    reply_scope = await resume.save(envelope, execution.wait, identity, turn)
     return {
         "status": "pending",
         "reason": execution.wait.reason,

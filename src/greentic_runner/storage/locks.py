@@ -118,59 +118,161 @@ async def leased_lock(
     backend: LeaseBackend,
     name: str,
     policy: LeasePolicy,
+    keeper: LeaseKeeper,
 ) -> AsyncIterator[None]:
     """Hold ``name`` in this process (FIFO, no polling) and then as a shared lease.
 
     Raises :class:`StoreError` when ``policy.wait_timeout`` passes before the lease is free.
     """
     async with local.hold(name):
-        lease = await _acquire(owner, backend, name, policy)
-        reset = _ACTIVE.set((*_ACTIVE.get(), lease))
-        renewer = asyncio.create_task(_keep_renewed(backend, lease, policy))
-        try:
+        holder = new_holder()
+        lease = await wait_for_lease(owner, backend, name, holder, policy)
+        async with holding(lease, backend, keeper):
             yield
-        finally:
-            lease.released = True
-            _ACTIVE.reset(reset)
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-            try:
-                await backend.release(name, lease.holder)
-            except StoreError:
-                # The lease expires on its own; failing the turn now would hide its real outcome.
-                log.warning("could not release turn lock %r; it expires by itself", name)
 
 
-async def _acquire(owner: object, backend: LeaseBackend, name: str, policy: LeasePolicy) -> Lease:
-    holder = uuid.uuid4().hex
+def new_holder() -> str:
+    """A holder value unique to one acquisition."""
+    return uuid.uuid4().hex
+
+
+async def wait_for_lease(
+    owner: object,
+    backend: LeaseBackend,
+    name: str,
+    holder: str,
+    policy: LeasePolicy,
+    *,
+    first_delay: float | None = None,
+) -> Lease:
+    """Take the lease, polling with capped exponential backoff while another holder has it.
+
+    ``first_delay`` (when the caller's own first attempt already failed) sleeps before the
+    first try. A cancelled or failed wait drops whatever it may have taken (compare-and-delete),
+    so an acquisition whose answer was lost cannot block the conversation until expiry.
+    """
     loop = asyncio.get_running_loop()
     deadline = None if policy.wait_timeout is None else loop.time() + policy.wait_timeout
     delay = policy.poll_min
-    while True:
-        token = await backend.try_acquire(name, holder, policy.lease_secs)
-        if token is not None:
-            return Lease(owner, name, holder, token)
-        if deadline is not None and loop.time() >= deadline:
-            raise StoreError(
-                f"timed out after {policy.wait_timeout}s waiting for turn lock {name!r}"
-            )
-        # Another process holds the lease: poll with capped exponential backoff.
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, policy.poll_max)
+    try:
+        if first_delay is not None:
+            await _pause(loop, deadline, name, policy, first_delay)
+            delay = min(first_delay * 2, policy.poll_max)
+        while True:
+            token = await backend.try_acquire(name, holder, policy.lease_secs)
+            if token is not None:
+                return Lease(owner, name, holder, token)
+            await _pause(loop, deadline, name, policy, delay)
+            delay = min(delay * 2, policy.poll_max)
+    except BaseException:
+        with contextlib.suppress(StoreError):
+            await backend.release(name, holder)
+        raise
 
 
-async def _keep_renewed(backend: LeaseBackend, lease: Lease, policy: LeasePolicy) -> None:
-    interval = policy.lease_secs / 3
-    while True:
-        await asyncio.sleep(interval)
+async def _pause(
+    loop: asyncio.AbstractEventLoop,
+    deadline: float | None,
+    name: str,
+    policy: LeasePolicy,
+    delay: float,
+) -> None:
+    if deadline is not None and loop.time() >= deadline:
+        raise StoreError(f"timed out after {policy.wait_timeout}s waiting for turn lock {name!r}")
+    await asyncio.sleep(delay)
+
+
+@asynccontextmanager
+async def holding(lease: Lease, backend: LeaseBackend, keeper: LeaseKeeper) -> AsyncIterator[None]:
+    """Make ``lease`` the current task's active lease (writes inside are fenced), keep it
+    renewed, and release it on exit unless it was already released (a turn's last write can
+    release it in the same transaction or script)."""
+    reset = _ACTIVE.set((*_ACTIVE.get(), lease))
+    keeper.add(lease)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(reset)
+        keeper.discard(lease)
+        if not lease.released:
+            lease.released = True
+            try:
+                await backend.release(lease.name, lease.holder)
+            except StoreError:
+                # The lease expires on its own; failing the turn now would hide its real outcome.
+                log.warning("could not release turn lock %r; it expires by itself", lease.name)
+
+
+class LeaseKeeper:
+    """Renews every lease one store holds, from one timer per store.
+
+    A per-lock renewer task would cost a task creation and a cancellation on every turn,
+    although nearly every turn ends long before its first renewal is due. Here one timer runs
+    while the store holds any lease; every ``lease_secs / 3`` it renews all of them, so no
+    lease goes longer than that without renewal (as with a per-lock renewer).
+    """
+
+    def __init__(self, backend: LeaseBackend, policy: LeasePolicy) -> None:
+        self._backend = backend
+        self._policy = policy
+        self._held: dict[str, Lease] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def held(self) -> int:
+        """How many leases are being kept renewed."""
+        return len(self._held)
+
+    def add(self, lease: Lease) -> None:
+        """Keep ``lease`` renewed until :meth:`discard`."""
+        self._held[lease.holder] = lease
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # first use, or the store moved to another event loop
+            self.close()
+            self._loop = loop
+        if self._timer is None and self._task is None:
+            self._timer = loop.call_later(self._policy.lease_secs / 3, self._tick)
+
+    def discard(self, lease: Lease) -> None:
+        """Stop renewing ``lease`` (released, or no longer ours)."""
+        self._held.pop(lease.holder, None)
+
+    def close(self) -> None:
+        """Stop the timer and any renewal in flight (the store is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._held and self._loop is not None:
+            self._task = self._loop.create_task(self._renew_all())
+
+    async def _renew_all(self) -> None:
         try:
-            still_held = await backend.renew(lease.name, lease.holder, policy.lease_secs)
-        except StoreError as exc:
-            log.warning("renewing turn lock %r failed: %s", lease.name, exc)
-            continue
-        if not still_held:
-            log.warning(
-                "turn lock %r was lost; further writes in this turn are refused", lease.name
-            )
-            return
+            for lease in list(self._held.values()):
+                if lease.released:
+                    continue
+                try:
+                    still_held = await self._backend.renew(
+                        lease.name, lease.holder, self._policy.lease_secs
+                    )
+                except StoreError as exc:
+                    log.warning("renewing turn lock %r failed: %s", lease.name, exc)
+                    continue
+                if not still_held and not lease.released:
+                    self.discard(lease)
+                    log.warning(
+                        "turn lock %r was lost; further writes in this turn are refused",
+                        lease.name,
+                    )
+        finally:
+            if self._task is asyncio.current_task():  # not stopped by close() meanwhile
+                self._task = None
+                if self._held and self._loop is not None and not self._loop.is_closed():
+                    self._timer = self._loop.call_later(self._policy.lease_secs / 3, self._tick)

@@ -170,6 +170,60 @@ return false
 """
 )
 
+# The first of KEYS[first..] (scope keys) naming a live entry of (env, tenant, team, user):
+# its session key and payload. Scope keys met before it that point nowhere (expired entry) or
+# at another user's entry are dropped, with their member of the user's wait set, as FIND does.
+_FETCH = """
+local function fetch(first, waits, entry_prefix, env, tenant, team, user)
+  for i = first, #KEYS do
+    local skey = redis.call('GET', KEYS[i])
+    if skey then
+      local raw = redis.call('GET', entry_prefix .. skey)
+      if raw then
+        local e, t, tm, u = ident(raw)
+        if e == env and t == tenant and tm == team and u == user then return skey, raw end
+      end
+      redis.call('DEL', KEYS[i])
+      redis.call('SREM', waits, skey)
+    end
+  end
+  return nil
+end
+"""
+
+# Compare-and-delete of the turn lock (KEYS[1]) held by ARGV[1].
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
+
+# KEYS: user waits, scope...  ARGV: entry prefix, env, tenant, team, user
+# Returns {session key, payload} or nil.
+FETCH = (
+    _IDENT
+    + _FETCH
+    + """
+local skey, raw = fetch(2, KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if skey then return {skey, raw} end
+return false
+"""
+)
+
+# KEYS: lock, fence counter, user waits, scope...
+# ARGV: holder, lease ms, entry prefix, env, tenant, team, user
+# Takes the turn lock and reads the parked wait: {token[, session key, payload]}, or nil
+# (and nothing read) when another holder has the lock.
+TURN_BEGIN = (
+    _IDENT
+    + _FETCH
+    + """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local token = redis.call('INCR', KEYS[2])
+local skey, raw = fetch(4, KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+if skey then return {token, skey, raw} end
+return {token}
+"""
+)
+
 # KEYS: lock, scope, user waits  ARGV: holder, entry prefix, index prefix, waits prefix
 CLEAR = (
     _FENCE
@@ -182,6 +236,35 @@ redis.call('SREM', KEYS[3], skey)
 purge(skey, ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
+)
+
+# KEYS and ARGV as REGISTER (a turn always holds the lock). The turn's last write: REGISTER,
+# then the lock is released whatever the outcome (a refused write ends the turn too).
+TURN_PARK = (
+    "local function register()\n"
+    + REGISTER
+    + "\nend\nlocal result = register()\n"
+    + _RELEASE
+    + "return result\n"
+)
+
+# KEYS: lock, user waits, scope...  ARGV: holder, entry prefix, index prefix, waits prefix
+# The turn's last write: CLEAR of every scope, then the lock is released.
+TURN_CLEAR = (
+    _FENCE
+    + _PURGE
+    + """
+for i = 3, #KEYS do
+  local skey = redis.call('GET', KEYS[i])
+  if skey then
+    redis.call('DEL', KEYS[i])
+    redis.call('SREM', KEYS[2], skey)
+    purge(skey, ARGV[2], ARGV[3], ARGV[4])
+  end
+end
+"""
+    + _RELEASE
+    + "return 1\n"
 )
 
 # KEYS: user waits  ARGV: entry prefix

@@ -11,20 +11,24 @@ Keys under ``<ns>`` (the session namespace):
 * ``<ns>:lock:<name>`` and ``<ns>:lock-fence``: turn leases and their token counter.
 
 Every operation is one Lua script (:mod:`.redis_scripts`) or one command: atomic and one
-round trip. TTLs are enforced by the Redis server clock, not by the injected clock.
+round trip. A turn (:meth:`RedisSessionStore.begin_turn`) is two: taking the lock with reading
+the parked wait, and the last write with releasing the lock. TTLs are enforced by the Redis
+server clock, not by the injected clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ..errors import SessionError
 from ..tenancy import ReplyScope, TenantCtx
 from . import redis_scripts as lua
-from .locks import LeasePolicy, LocalLocks, active_lease, leased_lock
+from .locks import Lease, LeaseKeeper, LeasePolicy, LocalLocks, active_lease, leased_lock
 from .redis import Client, connect, redis_call, ttl_ms
-from .session import SessionData, check_alignment, check_create, new_session_key
+from .session import FoundWait, SessionData, check_alignment, check_create, new_session_key
+from .turns import Turn, leased_turn
 
 DEFAULT_NAMESPACE = "greentic:session"
 
@@ -33,7 +37,8 @@ class RedisSessionStore:
     """Shared :class:`~greentic_runner.storage.session.SessionStore` on one Redis node.
 
     ``turn_lock`` is a lease (``SET NX PX`` + compare-and-delete) renewed while held; see
-    :mod:`.locks` and ``docs/storage.md`` for the guarantee.
+    :mod:`.locks` and ``docs/storage.md`` for the guarantee. Also a
+    :class:`~greentic_runner.storage.turns.TurnStore` and a ``WaitFetcher``.
     """
 
     def __init__(
@@ -50,9 +55,13 @@ class RedisSessionStore:
         self._policy = lease or LeasePolicy()
         self._locks = LocalLocks()
         self._leases = _RedisLeases(self)
+        self._keeper = LeaseKeeper(self._leases, self._policy)
         self._scripts = {
             name: client.register_script(getattr(lua, name))
-            for name in ("CREATE", "UPDATE", "REMOVE", "REGISTER", "FIND", "CLEAR", "LIST")
+            for name in (
+                *("CREATE", "UPDATE", "REMOVE", "REGISTER", "FIND", "CLEAR", "LIST", "FETCH"),
+                *("TURN_BEGIN", "TURN_PARK", "TURN_CLEAR"),
+            )
         }
         self._lock_scripts = {
             name: client.register_script(getattr(lua, name))
@@ -83,6 +92,10 @@ class RedisSessionStore:
 
     def lock_key(self, name: str) -> str:
         return f"{self.namespace}:lock:{name}"
+
+    @property
+    def fence_counter_key(self) -> str:
+        return f"{self.namespace}:lock-fence"
 
     @property
     def _prefixes(self) -> list[str]:
@@ -166,6 +179,20 @@ class RedisSessionStore:
         only_if_absent: bool,
     ) -> bool:
         check_alignment(ctx, user, data)
+        keys, args = self._register_call(ctx, user, scope, key, data, ttl, only_if_absent)
+        return bool(await self._write("REGISTER", f"register wait {key}", keys, args))
+
+    def _register_call(
+        self,
+        ctx: TenantCtx,
+        user: str,
+        scope: ReplyScope,
+        key: str,
+        data: SessionData,
+        ttl: float | None,
+        only_if_absent: bool,
+    ) -> tuple[list[str], list[Any]]:
+        """REGISTER's keys and arguments after the lock key and holder."""
         px = ttl_ms(ttl)
         keys = [
             self.entry_key(key),
@@ -184,7 +211,7 @@ class RedisSessionStore:
             "1" if only_if_absent else "0",
             self._prefixes[0],
         ]
-        return bool(await self._write("REGISTER", f"register wait {key}", keys, args))
+        return keys, args
 
     async def find_wait_by_scope(self, ctx: TenantCtx, user: str, scope: ReplyScope) -> str | None:
         scope_key = self.scope_key(ctx, user, scope)
@@ -195,6 +222,19 @@ class RedisSessionStore:
             [self._prefixes[0], ctx.env, ctx.tenant, ctx.team or "", user],
         )
         return None if found is None else _text(found)
+
+    async def fetch_wait(
+        self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> FoundWait | None:
+        """Find and read in one script; stale scope keys met on the way are dropped."""
+        waits = self.user_waits_key(ctx, user)
+        reply = await self._run(
+            "FETCH",
+            f"fetch wait {waits}",
+            [waits, *(self.scope_key(ctx, user, scope) for scope in scopes)],
+            [self._prefixes[0], ctx.env, ctx.tenant, ctx.team or "", user],
+        )
+        return None if reply is None else (_text(reply[0]), SessionData.from_json(reply[1]))
 
     async def _list(self, ctx: TenantCtx, user: str) -> tuple[list[str], bytes]:
         waits = self.user_waits_key(ctx, user)
@@ -224,13 +264,88 @@ class RedisSessionStore:
 
     def turn_lock(self, name: str) -> AbstractAsyncContextManager[None]:
         """A lease on ``<ns>:lock:<name>``, renewed while held; writes inside are fenced."""
-        return leased_lock(self, self._locks, self._leases, name, self._policy)
+        return leased_lock(self, self._locks, self._leases, name, self._policy, self._keeper)
+
+    # -- a turn in two round trips ---------------------------------------------------------
+
+    def begin_turn(
+        self, name: str, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> AbstractAsyncContextManager[Turn]:
+        """``turn_lock(name)`` taken by the script that reads the parked wait; the turn's
+        park or clear releases it in its own script."""
+        waits = self.user_waits_key(ctx, user)
+        keys = [
+            self.lock_key(name),
+            self.fence_counter_key,
+            waits,
+            *(self.scope_key(ctx, user, scope) for scope in scopes),
+        ]
+        fetch_args = [self._prefixes[0], ctx.env, ctx.tenant, ctx.team or "", user]
+
+        async def begin(holder: str) -> tuple[int, FoundWait | None] | None:
+            args = [holder, ttl_ms(self._policy.lease_secs), *fetch_args]
+            reply = await self._run("TURN_BEGIN", f"begin turn {keys[0]}", keys, args)
+            if reply is None:
+                return None
+            found = None
+            if len(reply) == 3:
+                found = (_text(reply[1]), SessionData.from_json(reply[2]))
+            return int(reply[0]), found
+
+        return leased_turn(
+            self,
+            self._locks,
+            self._leases,
+            self._keeper,
+            self._policy,
+            name,
+            begin,
+            lambda: self.fetch_wait(ctx, user, scopes),
+            self,
+        )
+
+    async def park_ending(
+        self,
+        lease: Lease,
+        ctx: TenantCtx,
+        user: str,
+        scope: ReplyScope,
+        key: str,
+        data: SessionData,
+        ttl: float | None,
+    ) -> None:
+        """``register_wait`` fenced by ``lease``, then its release, in one script."""
+        check_alignment(ctx, user, data)
+        keys, args = self._register_call(ctx, user, scope, key, data, ttl, False)
+        await self._run(
+            "TURN_PARK",
+            f"park wait {key}",
+            [self.lock_key(lease.name), *keys],
+            [lease.holder, *args],
+        )
+
+    async def clear_ending(
+        self, lease: Lease, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> None:
+        """``clear_wait`` of every scope fenced by ``lease``, then its release, in one script."""
+        waits = self.user_waits_key(ctx, user)
+        await self._run(
+            "TURN_CLEAR",
+            f"clear waits {waits}",
+            [
+                self.lock_key(lease.name),
+                waits,
+                *(self.scope_key(ctx, user, scope) for scope in scopes),
+            ],
+            [lease.holder, *self._prefixes],
+        )
 
     async def ping(self) -> None:
         """Round-trip to the server; raises :class:`StoreError` when unreachable."""
         await redis_call("PING", lambda: self.client.ping())
 
     async def close(self) -> None:
+        self._keeper.close()
         if self._owns_client:
             await self.client.aclose()
 
@@ -249,9 +364,8 @@ class _RedisLeases:
         return await redis_call(f"{script} {keys[0]}", lambda: run(keys=keys, args=args))
 
     async def try_acquire(self, name: str, holder: str, lease_secs: float) -> int | None:
-        fence_counter = f"{self._store.namespace}:lock-fence"
         token = await self._lock(
-            "LOCK_ACQUIRE", name, [holder, ttl_ms(lease_secs)], [fence_counter]
+            "LOCK_ACQUIRE", name, [holder, ttl_ms(lease_secs)], [self._store.fence_counter_key]
         )
         return None if token is None else int(token)
 

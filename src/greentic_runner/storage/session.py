@@ -9,6 +9,7 @@ contract suite in ``tests/storage/test_session_contract.py``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -72,6 +73,9 @@ class SessionData:
 
 UserBucket = tuple[str, str, str | None, str]
 
+FoundWait = tuple[str, SessionData]
+"""A wait that was found: its session key and its entry."""
+
 
 def user_bucket(ctx: TenantCtx, user: str) -> UserBucket:
     return (ctx.env, ctx.tenant, ctx.team, user)
@@ -126,6 +130,41 @@ class SessionStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class WaitFetcher(Protocol):
+    """Optional store capability: find and read a wait in one round trip.
+
+    Stores without it are served by :func:`fetch_wait`'s fallback, so the
+    :class:`SessionStore` protocol itself is unchanged.
+    """
+
+    async def fetch_wait(
+        self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> FoundWait | None:
+        """The first scope (in order) holding a live wait of (ctx, user), as (key, entry).
+
+        Same result and index clean-up as ``find_wait_by_scope`` then ``get_session`` for
+        each scope in turn, but one store operation."""
+        ...
+
+
+async def fetch_wait(
+    store: SessionStore, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+) -> FoundWait | None:
+    """``store.fetch_wait`` when the store has it, else find + get per scope."""
+    fetch = getattr(store, "fetch_wait", None)
+    if fetch is not None:
+        found: FoundWait | None = await fetch(ctx, user, scopes)
+        return found
+    for scope in scopes:
+        key = await store.find_wait_by_scope(ctx, user, scope)
+        if key is None:
+            continue
+        data = await store.get_session(key)
+        if data is not None:
+            return key, data
+    return None
 
 
 # -- contract checks shared by every backend ----------------------------------------------
@@ -290,6 +329,16 @@ class InMemorySessionStore:
             self._scope_index.pop(index_key, None)
             return None
         return key
+
+    async def fetch_wait(
+        self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> FoundWait | None:
+        for scope in scopes:
+            key = await self.find_wait_by_scope(ctx, user, scope)
+            entry = None if key is None else self._live(key)
+            if key is not None and entry is not None:
+                return key, entry.data
+        return None
 
     async def list_waits_for_user(self, ctx: TenantCtx, user: str) -> list[str]:
         keys = self._user_waits.get(user_bucket(ctx, user), set())

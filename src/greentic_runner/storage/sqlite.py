@@ -6,6 +6,10 @@ is shipped there, so the event loop never blocks on disk or on another process's
 and the connection is never shared between threads. Writes run in ``BEGIN IMMEDIATE``
 transactions, which serialize writers across processes on the same file.
 
+The worker is a plain thread fed by a queue (not a ``ThreadPoolExecutor``): a call is one
+queue put and one ``call_soon_threadsafe`` back, which is about half the cost of
+``run_in_executor``'s chained futures on the hot path of every turn.
+
 This module is the one place where ``sqlite3.Error`` (and ``OSError`` from opening the file)
 becomes :class:`~greentic_runner.errors.StoreError`.
 """
@@ -13,14 +17,16 @@ becomes :class:`~greentic_runner.errors.StoreError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import StoreError
 
@@ -79,7 +85,11 @@ class SqliteDatabase:
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greentic-sqlite")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # A daemon thread: a database nobody closed must not keep the interpreter alive.
+        self._thread = threading.Thread(target=_serve, args=(self._jobs,), daemon=True)
+        self._thread.name = "greentic-sqlite"
+        self._thread.start()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
 
@@ -126,8 +136,10 @@ class SqliteDatabase:
 
     async def _offload(self, op: str, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, future, loop))
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await future
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"sqlite store {self.path}: {op} failed: {exc}") from exc
 
@@ -145,11 +157,46 @@ class SqliteDatabase:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
         conn, self._conn = self._conn, None
-        if conn is not None:
-            await loop.run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=False)
+        try:
+            if conn is not None:
+                await self._offload(f"close {self.path}", conn.close)
+        finally:
+            self._jobs.put(None)  # the worker ends after the jobs queued before this one
+
+
+_Job = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _serve(jobs: queue.SimpleQueue[_Job | None]) -> None:
+    """The worker thread: run jobs in order and hand each outcome back to its loop."""
+    while (job := jobs.get()) is not None:
+        fn, future, loop = job
+        if future.cancelled():
+            continue  # the caller gave up before the work started: skip it, as executors do
+        try:
+            result = fn()
+        except BaseException as exc:  # handed to the awaiting task, which re-raises it
+            _settle(loop, future.set_exception, future, exc)
+        else:
+            _settle(loop, future.set_result, future, result)
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    setter: Callable[[Any], None],
+    future: asyncio.Future[Any],
+    value: Any,
+) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        loop.call_soon_threadsafe(_set_unless_cancelled, setter, future, value)
+
+
+def _set_unless_cancelled(
+    setter: Callable[[Any], None], future: asyncio.Future[Any], value: Any
+) -> None:
+    if not future.cancelled():
+        setter(value)
 
 
 @contextmanager

@@ -2,53 +2,49 @@
 
 Tables (see :mod:`.sqlite`): ``sessions`` holds entries with an absolute ``deadline`` from the
 injected clock; ``user_waits`` and ``scope_waits`` are the two indices and cascade away with
-their entry. Expired rows are swept at the start of every write transaction and filtered out
-of every read, so an expired entry is never returned. Each operation is one transaction.
+their entry. Reads filter out expired rows, so an expired entry is never returned; writes
+delete expired rows at most once a second (per store) so they do not pile up. Each operation
+is one transaction and one hop to the database's worker thread; a turn
+(:meth:`SqliteSessionStore.begin_turn`) is two. The SQL lives in :mod:`.sqlite_rows`.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TypeVar
 
-import orjson
-
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import SessionError
 from ..tenancy import ReplyScope, TenantCtx
-from .locks import LeasePolicy, LocalLocks, active_lease, leased_lock, lost_lease_error
+from . import sqlite_rows as rows
+from .locks import (
+    Lease,
+    LeaseKeeper,
+    LeasePolicy,
+    LocalLocks,
+    active_lease,
+    leased_lock,
+    lost_lease_error,
+)
 from .session import (
+    FoundWait,
     SessionData,
     check_alignment,
     check_create,
     check_preserved,
     new_session_key,
-    user_bucket,
 )
 from .sqlite import SqliteDatabase, write_txn
+from .turns import Turn, leased_turn
 
 T = TypeVar("T")
 
-_LIVE = "(deadline IS NULL OR deadline > ?)"
-_LIVE_ENTRY = "(e.deadline IS NULL OR e.deadline > ?)"
-
-
-def _bucket(ctx: TenantCtx, user: str) -> str:
-    return orjson.dumps(list(user_bucket(ctx, user))).decode()
-
-
-def _sweep(conn: sqlite3.Connection, now: float) -> None:
-    conn.execute("DELETE FROM sessions WHERE deadline IS NOT NULL AND deadline <= ?", (now,))
-
-
-def _load(conn: sqlite3.Connection, key: str, now: float) -> SessionData | None:
-    row = conn.execute(
-        f"SELECT data FROM sessions WHERE key = ? AND {_LIVE}", (key, now)
-    ).fetchone()
-    return None if row is None else SessionData.from_json(row[0])
+SWEEP_INTERVAL = 1.0
+"""Seconds between two sweeps of expired rows by one store (reads never see them anyway)."""
 
 
 class SqliteSessionStore:
@@ -56,6 +52,7 @@ class SqliteSessionStore:
 
     ``turn_lock`` combines an in-process lock with a lease row in ``turn_leases``, so two
     processes on one file serialize turns; writes made while a lease is held are fenced.
+    Also a :class:`~greentic_runner.storage.turns.TurnStore` and a ``WaitFetcher``.
     """
 
     def __init__(
@@ -72,6 +69,8 @@ class SqliteSessionStore:
         self._policy = lease or LeasePolicy()
         self._locks = LocalLocks()
         self._leases = _SqliteLeases(db, clock)
+        self._keeper = LeaseKeeper(self._leases, self._policy)
+        self._last_sweep = -math.inf  # touched only on the worker thread
 
     @classmethod
     async def open(
@@ -80,6 +79,12 @@ class SqliteSessionStore:
         """Open a store that owns its own database connection (closed by :meth:`close`)."""
         return cls(await SqliteDatabase.open(path), clock, owns_db=True, lease=lease)
 
+    def _sweep_if_due(self, conn: sqlite3.Connection, now: float) -> None:
+        # Also sweeps when the clock went backwards (a test clock, a clock step).
+        if not self._last_sweep <= now < self._last_sweep + SWEEP_INTERVAL:
+            rows.sweep(conn, now)
+            self._last_sweep = now
+
     async def _write(self, op: str, key: str, fn: Callable[[sqlite3.Connection, float], T]) -> T:
         """Run ``fn`` in one write transaction: fence check, expiry sweep, then the work."""
         lease = active_lease(self)
@@ -87,11 +92,9 @@ class SqliteSessionStore:
         def txn(conn: sqlite3.Connection) -> T:
             now = self._clock.now()
             with write_txn(conn):
-                if lease is not None and not _SqliteLeases.holds(
-                    conn, lease.name, lease.holder, now
-                ):
+                if lease is not None and not rows.holds(conn, lease.name, lease.holder, now):
                     raise lost_lease_error(lease, f"session {key}")
-                _sweep(conn, now)
+                self._sweep_if_due(conn, now)
                 return fn(conn, now)
 
         return await self.db.run(f"{op} {key}", txn)
@@ -110,13 +113,15 @@ class SqliteSessionStore:
         return key
 
     async def get_session(self, key: str) -> SessionData | None:
-        return await self.db.run(f"get session {key}", lambda c: _load(c, key, self._clock.now()))
+        return await self.db.run(
+            f"get session {key}", lambda c: rows.load(c, key, self._clock.now())
+        )
 
     async def update_session(self, key: str, data: SessionData) -> None:
         raw = data.to_json()
 
         def update(conn: sqlite3.Connection, now: float) -> None:
-            current = _load(conn, key, now)
+            current = rows.load(conn, key, now)
             if current is None:
                 raise SessionError(f"session {key} not found")
             check_preserved(key, current.tenant_ctx, data.tenant_ctx)
@@ -166,130 +171,159 @@ class SqliteSessionStore:
         only_if_absent: bool,
     ) -> bool:
         check_alignment(ctx, user, data)
-        bucket, scope_hash, raw = _bucket(ctx, user), scope.scope_hash(), data.to_json()
+        bucket, scope_hash, raw = rows.bucket_of(ctx, user), scope.scope_hash(), data.to_json()
 
         def register(conn: sqlite3.Connection, now: float) -> bool:
-            if only_if_absent and _find(conn, ctx, user, bucket, scope_hash, now) is not None:
+            probe = only_if_absent  # the probe is an extra read: only when asked
+            if probe and rows.find_key(conn, ctx, user, bucket, scope_hash, now) is not None:
                 return False
-            current = _load(conn, key, now)
-            if current is not None:
-                check_preserved(key, current.tenant_ctx, data.tenant_ctx)
             deadline = None if ttl is None else now + ttl
-            conn.execute(
-                "INSERT INTO sessions (key, data, deadline) VALUES (?, ?, ?) ON CONFLICT(key)"
-                " DO UPDATE SET data = excluded.data, deadline = excluded.deadline",
-                (key, raw, deadline),
-            )
-            previous = conn.execute(
-                "SELECT key FROM scope_waits WHERE bucket = ? AND scope_hash = ?",
-                (bucket, scope_hash),
-            ).fetchone()
-            if previous is not None and previous[0] != key:
-                conn.execute(
-                    "DELETE FROM user_waits WHERE bucket = ? AND key = ?", (bucket, previous[0])
-                )
-            conn.execute(
-                "INSERT OR IGNORE INTO user_waits (bucket, key) VALUES (?, ?)", (bucket, key)
-            )
-            conn.execute(
-                "INSERT INTO scope_waits (bucket, scope_hash, key) VALUES (?, ?, ?)"
-                " ON CONFLICT(bucket, scope_hash) DO UPDATE SET key = excluded.key",
-                (bucket, scope_hash, key),
-            )
+            rows.register(conn, key, data, raw, bucket, scope_hash, deadline, now)
             return True
 
         return await self._write("register wait", key, register)
 
     async def find_wait_by_scope(self, ctx: TenantCtx, user: str, scope: ReplyScope) -> str | None:
-        bucket, scope_hash = _bucket(ctx, user), scope.scope_hash()
+        found = await self.fetch_wait(ctx, user, [scope])
+        return None if found is None else found[0]
 
-        def find(conn: sqlite3.Connection) -> str | None:
+    async def fetch_wait(
+        self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> FoundWait | None:
+        """Find and read in one hop; stale index rows met on the way are dropped."""
+        bucket, hashes = rows.bucket_of(ctx, user), [scope.scope_hash() for scope in scopes]
+
+        def fetch(conn: sqlite3.Connection) -> FoundWait | None:
             now = self._clock.now()
-            row = conn.execute(
-                "SELECT key FROM scope_waits WHERE bucket = ? AND scope_hash = ?",
-                (bucket, scope_hash),
-            ).fetchone()
-            if row is None:
-                return None
-            found = _find(conn, ctx, user, bucket, scope_hash, now)
-            if found is None:
-                # A dangling or foreign index entry: drop it, as the reference does.
-                with write_txn(conn):
-                    conn.execute(
-                        "DELETE FROM scope_waits WHERE bucket = ? AND scope_hash = ? AND key = ?",
-                        (bucket, scope_hash, row[0]),
-                    )
+            found, stale = rows.fetch(conn, ctx, user, bucket, hashes, now)
+            if not stale:
+                return found
+            # Rare (an expired or foreign entry): redo the read under the write lock, so a
+            # registration that raced in meanwhile is not dropped by mistake.
+            with write_txn(conn):
+                found, stale = rows.fetch(conn, ctx, user, bucket, hashes, now)
+                rows.drop_stale(conn, bucket, stale)
             return found
 
-        return await self.db.run(f"find wait by scope {scope_hash}", find)
+        return await self.db.run(f"fetch wait {bucket}", fetch)
 
     async def list_waits_for_user(self, ctx: TenantCtx, user: str) -> list[str]:
-        bucket = _bucket(ctx, user)
+        bucket = rows.bucket_of(ctx, user)
         return await self.db.run(
-            f"list waits for user {user}", lambda c: _list(c, bucket, self._clock.now())
+            f"list waits for user {user}", lambda c: rows.list_keys(c, bucket, self._clock.now())
         )
 
     async def clear_wait(self, ctx: TenantCtx, user: str, scope: ReplyScope) -> None:
-        bucket, scope_hash = _bucket(ctx, user), scope.scope_hash()
-
-        def clear(conn: sqlite3.Connection, now: float) -> None:
-            row = conn.execute(
-                "SELECT key FROM scope_waits WHERE bucket = ? AND scope_hash = ?",
-                (bucket, scope_hash),
-            ).fetchone()
-            if row is not None:
-                # The cascade drops both index rows with the entry.
-                conn.execute("DELETE FROM sessions WHERE key = ?", (row[0],))
-
-        await self._write("clear wait", scope_hash, clear)
+        bucket, scope_hash = rows.bucket_of(ctx, user), scope.scope_hash()
+        await self._write(
+            "clear wait", scope_hash, lambda conn, now: rows.clear(conn, bucket, scope_hash)
+        )
 
     async def find_by_user(self, ctx: TenantCtx, user: str) -> tuple[str, SessionData] | None:
-        bucket = _bucket(ctx, user)
+        bucket = rows.bucket_of(ctx, user)
 
         def find(conn: sqlite3.Connection) -> tuple[str, SessionData] | None:
             now = self._clock.now()
-            keys = _list(conn, bucket, now)
+            keys = rows.list_keys(conn, bucket, now)
             if not keys:
                 return None
             if len(keys) > 1:
                 raise SessionError("multiple waits exist for user; use scope-based routing instead")
-            data = _load(conn, keys[0], now)
+            data = rows.load(conn, keys[0], now)
             return None if data is None else (keys[0], data)
 
         return await self.db.run(f"find by user {user}", find)
 
     def turn_lock(self, name: str) -> AbstractAsyncContextManager[None]:
         """In-process lock plus a lease row; see :mod:`.locks` for the guarantee."""
-        return leased_lock(self, self._locks, self._leases, name, self._policy)
+        return leased_lock(self, self._locks, self._leases, name, self._policy, self._keeper)
+
+    # -- a turn in two hops ------------------------------------------------------------------
+
+    def begin_turn(
+        self, name: str, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> AbstractAsyncContextManager[Turn]:
+        """``turn_lock(name)`` whose lease row is written in the same transaction that reads
+        the parked wait; the turn's park or clear deletes the row in its own transaction."""
+        bucket, hashes = rows.bucket_of(ctx, user), [scope.scope_hash() for scope in scopes]
+        lease_secs = self._policy.lease_secs
+
+        async def begin(holder: str) -> tuple[int, FoundWait | None] | None:
+            def txn(conn: sqlite3.Connection) -> tuple[int, FoundWait | None] | None:
+                now = self._clock.now()
+                with write_txn(conn):
+                    token = rows.acquire(conn, name, holder, lease_secs, now)
+                    if token is None:
+                        return None
+                    found, stale = rows.fetch(conn, ctx, user, bucket, hashes, now)
+                    rows.drop_stale(conn, bucket, stale)
+                    return token, found
+
+            return await self.db.run(f"begin turn {name}", txn)
+
+        return leased_turn(
+            self,
+            self._locks,
+            self._leases,
+            self._keeper,
+            self._policy,
+            name,
+            begin,
+            lambda: self.fetch_wait(ctx, user, scopes),
+            self,
+        )
+
+    async def park_ending(
+        self,
+        lease: Lease,
+        ctx: TenantCtx,
+        user: str,
+        scope: ReplyScope,
+        key: str,
+        data: SessionData,
+        ttl: float | None,
+    ) -> None:
+        """``register_wait`` and the lease release in one transaction (see ``begin_turn``)."""
+        check_alignment(ctx, user, data)
+        bucket, scope_hash, raw = rows.bucket_of(ctx, user), scope.scope_hash(), data.to_json()
+
+        def park(conn: sqlite3.Connection, now: float) -> None:
+            deadline = None if ttl is None else now + ttl
+            rows.register(conn, key, data, raw, bucket, scope_hash, deadline, now)
+
+        await self._end_turn(lease, f"session {key}", park)
+
+    async def clear_ending(
+        self, lease: Lease, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> None:
+        """``clear_wait`` of every scope and the lease release in one transaction."""
+        bucket, hashes = rows.bucket_of(ctx, user), [scope.scope_hash() for scope in scopes]
+
+        def clear(conn: sqlite3.Connection, now: float) -> None:
+            for scope_hash in hashes:
+                rows.clear(conn, bucket, scope_hash)
+
+        await self._end_turn(lease, f"wait of {bucket}", clear)
+
+    async def _end_turn(
+        self, lease: Lease, what: str, fn: Callable[[sqlite3.Connection, float], None]
+    ) -> None:
+        def txn(conn: sqlite3.Connection) -> None:
+            now = self._clock.now()
+            with write_txn(conn):
+                self._sweep_if_due(conn, now)
+                fn(conn, now)
+                # The fence: the live lease row must still be ours. Checked last, in the same
+                # transaction, so a lost lease rolls the write back.
+                if not rows.release(conn, lease.name, lease.holder, now):
+                    raise lost_lease_error(lease, what)
+
+        await self.db.run(f"end turn {lease.name}", txn)
 
     async def close(self) -> None:
+        self._keeper.close()
         if self._owns_db:
             await self.db.close()
-
-
-def _find(
-    conn: sqlite3.Connection, ctx: TenantCtx, user: str, bucket: str, scope_hash: str, now: float
-) -> str | None:
-    row = conn.execute(
-        f"SELECT s.key, e.data FROM scope_waits s JOIN sessions e ON e.key = s.key"
-        f" WHERE s.bucket = ? AND s.scope_hash = ? AND {_LIVE_ENTRY}",
-        (bucket, scope_hash, now),
-    ).fetchone()
-    if row is None:
-        return None
-    stored = SessionData.from_json(row[1]).tenant_ctx
-    if stored.identity != ctx.identity or stored.user != user:
-        return None
-    return str(row[0])
-
-
-def _list(conn: sqlite3.Connection, bucket: str, now: float) -> list[str]:
-    rows = conn.execute(
-        "SELECT u.key FROM user_waits u JOIN sessions e ON e.key = u.key"
-        f" WHERE u.bucket = ? AND {_LIVE_ENTRY} ORDER BY u.key",
-        (bucket, now),
-    ).fetchall()
-    return [str(row[0]) for row in rows]
 
 
 class _SqliteLeases:
@@ -299,55 +333,21 @@ class _SqliteLeases:
         self._db = db
         self._clock = clock
 
-    @staticmethod
-    def holds(conn: sqlite3.Connection, name: str, holder: str, now: float) -> bool:
-        row = conn.execute(
-            "SELECT 1 FROM turn_leases WHERE name = ? AND holder = ? AND expires > ?",
-            (name, holder, now),
-        ).fetchone()
-        return row is not None
-
     async def try_acquire(self, name: str, holder: str, lease_secs: float) -> int | None:
         def acquire(conn: sqlite3.Connection) -> int | None:
-            now = self._clock.now()
             with write_txn(conn):
-                row = conn.execute(
-                    "SELECT holder, expires FROM turn_leases WHERE name = ?", (name,)
-                ).fetchone()
-                if row is not None and row[1] > now and row[0] != holder:
-                    return None
-                token = conn.execute(
-                    "UPDATE counters SET value = value + 1 WHERE name = 'lease_token'"
-                    " RETURNING value"
-                ).fetchone()[0]
-                conn.execute(
-                    "INSERT INTO turn_leases (name, holder, token, expires) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
-                    " token = excluded.token, expires = excluded.expires",
-                    (name, holder, token, now + lease_secs),
-                )
-                return int(token)
+                return rows.acquire(conn, name, holder, lease_secs, self._clock.now())
 
         return await self._db.run(f"acquire turn lock {name}", acquire)
 
     async def renew(self, name: str, holder: str, lease_secs: float) -> bool:
-        def renew(conn: sqlite3.Connection) -> bool:
-            now = self._clock.now()
-            with write_txn(conn):
-                cursor = conn.execute(
-                    "UPDATE turn_leases SET expires = ?"
-                    " WHERE name = ? AND holder = ? AND expires > ?",
-                    (now + lease_secs, name, holder, now),
-                )
-                return cursor.rowcount == 1
-
-        return await self._db.run(f"renew turn lock {name}", renew)
+        # One statement: autocommit makes it its own transaction.
+        return await self._db.run(
+            f"renew turn lock {name}",
+            lambda conn: rows.renew(conn, name, holder, lease_secs, self._clock.now()),
+        )
 
     async def release(self, name: str, holder: str) -> None:
-        def release(conn: sqlite3.Connection) -> None:
-            with write_txn(conn):
-                conn.execute(
-                    "DELETE FROM turn_leases WHERE name = ? AND holder = ?", (name, holder)
-                )
-
-        await self._db.run(f"release turn lock {name}", release)
+        await self._db.run(
+            f"release turn lock {name}", lambda conn: rows.release(conn, name, holder)
+        )
