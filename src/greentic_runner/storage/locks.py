@@ -255,24 +255,25 @@ class LeaseKeeper:
 
     async def _renew_all(self) -> None:
         try:
-            for lease in list(self._held.values()):
-                if lease.released:
-                    continue
-                try:
-                    still_held = await self._backend.renew(
-                        lease.name, lease.holder, self._policy.lease_secs
-                    )
-                except StoreError as exc:
-                    log.warning("renewing turn lock %r failed: %s", lease.name, exc)
-                    continue
-                if not still_held and not lease.released:
-                    self.discard(lease)
-                    log.warning(
-                        "turn lock %r was lost; further writes in this turn are refused",
-                        lease.name,
-                    )
+            # Concurrently: one slow renewal (a stalled server) must not hold up the others.
+            held = [lease for lease in self._held.values() if not lease.released]
+            await asyncio.gather(*(self._renew(lease) for lease in held))
         finally:
             if self._task is asyncio.current_task():  # not stopped by close() meanwhile
                 self._task = None
                 if self._held and self._loop is not None and not self._loop.is_closed():
                     self._timer = self._loop.call_later(self._policy.lease_secs / 3, self._tick)
+
+    async def _renew(self, lease: Lease) -> None:
+        try:
+            still_held = await self._backend.renew(
+                lease.name, lease.holder, self._policy.lease_secs
+            )
+        except StoreError as exc:
+            log.warning("renewing turn lock %r failed: %s", lease.name, exc)
+            return
+        if not still_held and not lease.released:
+            self.discard(lease)
+            log.warning(
+                "turn lock %r was lost; further writes in this turn are refused", lease.name
+            )
