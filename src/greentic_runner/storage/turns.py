@@ -93,9 +93,15 @@ async def _plain_turn(
 
 
 class _OneEnding:
-    """Refuses a second park/clear: the first may already have released the lease."""
+    """Holds what the turn found parked; refuses a second park/clear (the first may
+    already have released the lease)."""
 
     _ended = False
+    _parked: FoundWait | None = None
+
+    @property
+    def parked(self) -> FoundWait | None:
+        return self._parked
 
     def _end(self) -> None:
         if self._ended:
@@ -109,10 +115,6 @@ class PlainTurn(_OneEnding):
     def __init__(self, store: SessionStore, parked: FoundWait | None) -> None:
         self._store = store
         self._parked = parked
-
-    @property
-    def parked(self) -> FoundWait | None:
-        return self._parked
 
     async def park(
         self,
@@ -159,10 +161,6 @@ class LeasedTurn(_OneEnding):
         self._ending = ending
         self._lease = lease
         self._parked = parked
-
-    @property
-    def parked(self) -> FoundWait | None:
-        return self._parked
 
     async def park(
         self,
