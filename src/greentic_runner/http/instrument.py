@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from ..components.invoker import ComponentCall, ComponentInvoker
@@ -62,11 +63,32 @@ class MeteredStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if not inspect.iscoroutinefunction(attr):
+        if name == "begin_turn":  # the durable stores' two-round-trip turn (storage/turns.py)
+            timed: Any = self._timed_turn(attr)
+        elif inspect.iscoroutinefunction(attr):
+            timed = self._timed(name, attr)
+        else:
             return attr
-        timed = self._timed(name, attr)
         setattr(self, name, timed)  # later lookups skip __getattr__
         return timed
+
+    def _timed_turn(self, begin: Callable[..., Any]) -> Callable[..., Any]:
+        """Times taking the turn (lock + read) and its last write (park or clear)."""
+        metered = self
+
+        @asynccontextmanager
+        async def begin_turn(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            start = time.perf_counter()
+            async with begin(*args, **kwargs) as turn:
+                metered._observe("begin_turn", "ok", start)
+                yield _MeteredTurn(turn, metered)
+
+        return begin_turn
+
+    def _observe(self, operation: str, outcome: str, start: float) -> None:
+        self._metrics.store_seconds.labels(self._store, operation, outcome).observe(
+            time.perf_counter() - start
+        )
 
     def _timed(
         self, operation: str, method: Callable[..., Awaitable[Any]]
@@ -86,6 +108,33 @@ class MeteredStore:
             return result
 
         return timed
+
+
+class _MeteredTurn:
+    """A Turn whose last write (``park`` / ``clear``) is timed like any store operation."""
+
+    def __init__(self, turn: Any, metered: MeteredStore) -> None:
+        self._turn = turn
+        self._metered = metered
+
+    @property
+    def parked(self) -> Any:
+        return self._turn.parked
+
+    async def park(self, *args: Any, **kwargs: Any) -> None:
+        await self._timed("turn_park", self._turn.park(*args, **kwargs))
+
+    async def clear(self, *args: Any, **kwargs: Any) -> None:
+        await self._timed("turn_clear", self._turn.clear(*args, **kwargs))
+
+    async def _timed(self, operation: str, call: Awaitable[None]) -> None:
+        start = time.perf_counter()
+        try:
+            await call
+        except BaseException:
+            self._metered._observe(operation, "error", start)
+            raise
+        self._metered._observe(operation, "ok", start)
 
 
 def metered_session_store(store: SessionStore, metrics: Metrics) -> SessionStore:
