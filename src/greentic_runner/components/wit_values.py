@@ -146,3 +146,11 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_plain(item) for item in value]
     return value
+
+
+def export_func(funcs: dict[str, Any], name: str, world: str) -> cm.FuncType:
+    """The function type of export ``name``; ShapeError when the world lacks it."""
+    fty = funcs.get(name)
+    if not isinstance(fty, cm.FuncType):
+        raise ShapeError(f"{world} does not export `{name}`")
+    return fty

@@ -28,7 +28,7 @@ from .payloads import (
     output_from_cbor,
     output_from_json_text,
 )
-from .wit_values import Filler, ShapeError, field, filler, is_bytes, type_name
+from .wit_values import Filler, ShapeError, export_func, field, filler, is_bytes, type_name
 
 DEFAULT_STEP_ID = "component.exec"
 INVOCATION_FAILED = "COMPONENT_INVOCATION_FAILED"
@@ -103,13 +103,6 @@ def _probe_ctx() -> ExecCtx:
     return ExecCtx(tenant="probe", flow_id="probe", node_id="probe")
 
 
-def _func_type(funcs: dict[str, Any], name: str, world: str) -> cm.FuncType:
-    fty = funcs.get(name)
-    if not isinstance(fty, cm.FuncType):
-        raise ShapeError(f"{world} does not export `{name}`")
-    return fty
-
-
 @dataclass(frozen=True, slots=True)
 class Node06:
     """``invoke(op, envelope: invocation-envelope) -> result<invocation-result, node-error>``."""
@@ -121,7 +114,7 @@ class Node06:
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> Node06:
-        fty = _func_type(funcs, "invoke", world)
+        fty = export_func(funcs, "invoke", world)
         params = fty.params
         if (
             len(params) != 2
@@ -186,7 +179,7 @@ class LegacyNode:
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> LegacyNode:
-        fty = _func_type(funcs, "invoke", world)
+        fty = export_func(funcs, "invoke", world)
         params = fty.params
         if len(params) != 3 or not isinstance(params[0][1], cm.RecordType):
             raise ShapeError(f"{world} invoke is not invoke(ctx, op, input)")
@@ -241,7 +234,7 @@ class Runtime06:
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> Runtime06:
-        fty = _func_type(funcs, "run", world)
+        fty = export_func(funcs, "run", world)
         params = fty.params
         if len(params) != 2 or not all(is_bytes(ty) for _, ty in params):
             raise ShapeError(f"{world} run is not run(input: list<u8>, state: list<u8>)")

@@ -13,18 +13,11 @@ from wasmtime import component as cm
 from ..packs.providers import NO_MATCH, IdentifyHint, IdentifyOutcome
 from .exportcall import ExportCall
 from .payloads import json_from_bytes
-from .wit_values import ShapeError, is_bytes
+from .wit_values import ShapeError, export_func, is_bytes
 
 log = logging.getLogger(__name__)
 
 HINT_VERSION = 1
-
-
-def _single(funcs: dict[str, Any], name: str, world: str) -> cm.FuncType:
-    fty = funcs.get(name)
-    if not isinstance(fty, cm.FuncType):
-        raise ShapeError(f"{world} does not export `{name}`")
-    return fty
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +29,7 @@ class SchemaCore:
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> SchemaCore:
-        fty = _single(funcs, "invoke", world)
+        fty = export_func(funcs, "invoke", world)
         params = fty.params
         if (
             len(params) != 2
@@ -61,7 +54,7 @@ class Identify:
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> Identify:
-        fty = _single(funcs, "identify-instance", world)
+        fty = export_func(funcs, "identify-instance", world)
         if len(fty.params) != 1 or not is_bytes(fty.params[0][1]):
             raise ShapeError(f"{world} identify-instance does not take list<u8>")
         return cls(world, ExportCall.build(fty, index, f"{world}#identify-instance"))
@@ -82,7 +75,7 @@ class DescribeIdentify:
 
     @classmethod
     def build(cls, world: str, funcs: dict[str, Any], index: cm.ExportIndex) -> DescribeIdentify:
-        fty = _single(funcs, "describe-identify-instance", world)
+        fty = export_func(funcs, "describe-identify-instance", world)
         if fty.params:
             raise ShapeError(f"{world} describe-identify-instance takes parameters")
         return cls(world, ExportCall.build(fty, index, f"{world}#describe-identify-instance"))
