@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from .errors import ActivityError
+from .fastinit import fast_frozen_init
 
 # Activity fields in the reference's serialization order (kind first, payload last).
 _OPTIONAL_FIELDS = (
@@ -37,6 +38,7 @@ class WelcomeFlowHint:
     flow_id: str
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ActivityKind:
     """``message`` (the default) or ``custom`` with an action and an optional flow type."""
@@ -76,6 +78,7 @@ class ActivityKind:
 MESSAGE = ActivityKind()
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Activity:
     """An inbound or outbound activity. Immutable: ``with_*`` methods return copies."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import ActivityError
+from .fastinit import fast_frozen_init
 from .ids import is_valid_endpoint_id, is_valid_id
 from .tenancy import ReplyScope, TenantCtx
 
@@ -16,6 +17,7 @@ DEFAULT_ENV = "local"
 DEFAULT_TENANT_ID = "tenant.default"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class IngressEnvelope:
     """Everything the flow runner needs about a turn. Call :meth:`canonicalize` before use."""
@@ -74,52 +76,26 @@ class IngressEnvelope:
         """Fill defaults and derive the session hint; applying it twice changes nothing."""
         if self.is_canonical():
             return self
-        provider = self.provider or "provider"
-        channel = self.channel or self.flow_id
-        conversation = self.conversation or channel
-        user = self.user or self.session_hint or self.activity_id or "user"
-        endpoint = self.messaging_endpoint_id
-        if endpoint is not None and not is_valid_endpoint_id(endpoint):
-            log.warning(
-                "dropping invalid messaging_endpoint_id %r; the turn runs unscoped",
-                endpoint,
-                extra={"tenant": self.tenant},
-            )
-            endpoint = None
-        base = self.session_hint or ":".join((self.tenant, provider, channel, conversation, user))
-        if endpoint is not None:
-            prefix = f"ep={endpoint}::"
-            if not base.startswith(prefix):
-                base = prefix + base
-        # One explicit construction: dataclasses.replace is slow on this hot path.
-        return IngressEnvelope(
-            tenant=self.tenant,
-            flow_id=self.flow_id,
-            env=self.env,
-            pack_id=self.pack_id,
-            flow_type=self.flow_type,
-            action=self.action,
-            session_hint=base,
-            provider=provider,
-            messaging_endpoint_id=endpoint,
-            channel=channel,
-            conversation=conversation,
-            user=user,
-            entry_node=self.entry_node,
-            activity_id=self.activity_id,
-            timestamp=self.timestamp,
-            payload=self.payload,
-            metadata=self.metadata,
-            reply_scope=self.reply_scope or ReplyScope(conversation=conversation),
-        )
+        values = {name: getattr(self, name) for name in _FIELD_NAMES}
+        return IngressEnvelope(**_canonical_values(values))
+
+    @classmethod
+    def canonical(cls, **values: Any) -> IngressEnvelope:
+        """``IngressEnvelope(**values).canonicalize()`` in one construction (the turn's hot
+        path builds one envelope per turn)."""
+        return cls(**_canonical_values(values))
 
     def effective_session_hint(self) -> str:
         return self.session_hint or self.canonical_session_hint()
 
+    def ctx_env(self) -> str:
+        """The environment of :meth:`tenant_ctx` (``local`` unless a valid id is set)."""
+        return self.env if self.env and is_valid_id(self.env) else DEFAULT_ENV
+
     def tenant_ctx(self, *, session: str | None = None, user: str | None = None) -> TenantCtx:
         """The tenant context secrets, stores and components see for this turn
         (``session`` defaults to the session hint)."""
-        env = self.env if self.env and is_valid_id(self.env) else DEFAULT_ENV
+        env = self.ctx_env()
         tenant = self.tenant if is_valid_id(self.tenant) else DEFAULT_TENANT_ID
         attributes = {}
         if self.messaging_endpoint_id is not None:
@@ -162,3 +138,40 @@ class IngressEnvelope:
                 "invalid ingress payload: reply_scope lacks `conversation`"
             ) from exc
         return cls(reply_scope=reply_scope, **data)
+
+
+_FIELD_NAMES = tuple(item.name for item in fields(IngressEnvelope))
+
+
+def _canonical_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill the defaults of :meth:`IngressEnvelope.canonicalize` into ``values`` (updated
+    in place and returned)."""
+    tenant = values["tenant"]
+    provider = values.get("provider") or "provider"
+    channel = values.get("channel") or values["flow_id"]
+    conversation = values.get("conversation") or channel
+    hint = values.get("session_hint")
+    user = values.get("user") or hint or values.get("activity_id") or "user"
+    endpoint = values.get("messaging_endpoint_id")
+    if endpoint is not None and not is_valid_endpoint_id(endpoint):
+        log.warning(
+            "dropping invalid messaging_endpoint_id %r; the turn runs unscoped",
+            endpoint,
+            extra={"tenant": tenant},
+        )
+        endpoint = None
+    base = hint or ":".join((tenant, provider, channel, conversation, user))
+    if endpoint is not None:
+        prefix = f"ep={endpoint}::"
+        if not base.startswith(prefix):
+            base = prefix + base
+    values.update(
+        session_hint=base,
+        provider=provider,
+        messaging_endpoint_id=endpoint,
+        channel=channel,
+        conversation=conversation,
+        user=user,
+        reply_scope=values.get("reply_scope") or ReplyScope(conversation=conversation),
+    )
+    return values

@@ -295,7 +295,7 @@ class RunnerHost:
         if flow_type is None:
             descriptor = runtime.registry.flow_by_key(pack_id, flow_id)
             flow_type = descriptor.flow_type if descriptor else None
-        envelope = IngressEnvelope(
+        envelope = IngressEnvelope.canonical(
             tenant=tenant,
             env=os.environ.get("GREENTIC_ENV"),
             pack_id=pack_id,
@@ -309,7 +309,7 @@ class RunnerHost:
             conversation=activity.conversation_id,
             user=activity.user_id,
             payload=activity.payload,
-        ).canonicalize()
+        )
         hint = activity.welcome_flow_hint
         hint_type = None
         if hint is not None:

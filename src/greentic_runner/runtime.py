@@ -6,11 +6,13 @@ import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 from .components.invoker import ComponentInvoker
 from .config import HostConfig
 from .errors import PackError, SecretsError, TenantError
+from .fastinit import fast_frozen_init
 from .flows.registry import FlowRegistry
 from .flows.resume import FlowResumeStore
 from .flows.runner import Engine
@@ -21,6 +23,7 @@ from .storage.state import StateStore
 from .tenancy import TenantCtx
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class RuntimeKey:
     """The legacy key has no rollout ids; a revision key has all three."""
@@ -37,6 +40,12 @@ class RuntimeKey:
     @property
     def is_revision(self) -> bool:
         return self.revision_id is not None
+
+
+# Every turn looks its tenant up; bounded, since tenant names come from requests.
+@lru_cache(maxsize=16384)
+def _legacy_key(tenant: str) -> RuntimeKey:
+    return RuntimeKey(tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +138,12 @@ class ActivePacks:
         return len(self._map)
 
     def load_pack(self, tenant: str) -> TenantRuntime | None:
-        return self._map.get(RuntimeKey(tenant))
+        return self._dict.get(_legacy_key(tenant))
 
     def load_revision(
         self, tenant: str, deployment: str, bundle: str, revision: str
     ) -> TenantRuntime | None:
-        return self._map.get(RuntimeKey.revision(tenant, deployment, bundle, revision))
+        return self._dict.get(RuntimeKey.revision(tenant, deployment, bundle, revision))
 
     def _swap(self, change: dict[RuntimeKey, TenantRuntime | None]) -> list[TenantRuntime]:
         """Apply ``change`` (None deletes); returns the runtimes that left the map."""

@@ -193,7 +193,7 @@ def turn_attributes(
     """The attributes of a turn's span: who, which flow, which rollout, which endpoint."""
     attrs = {
         "tenant": envelope.tenant,
-        "env": envelope.tenant_ctx().env,
+        "env": envelope.ctx_env(),
         "pack_id": envelope.pack_id,
         "flow_id": envelope.flow_id,
         "flow_type": envelope.flow_type,
@@ -280,6 +280,8 @@ class SpanObserver:
         self._close(error)
 
     def _close(self, error: BaseException | None) -> None:
+        if not self._open:  # tracing off: nothing was opened
+            return
         key = _task_key()
         stack = self._open.get(key)
         if not stack:

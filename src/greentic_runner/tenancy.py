@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from .fastinit import fast_frozen_init
+
 
 @lru_cache(maxsize=8192)  # a turn hashes its scope several times (fetch, clear/save, lock)
 def _scope_hash(
@@ -17,6 +19,7 @@ def _scope_hash(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ReplyScope:
     """Where a reply belongs: a conversation, optionally a thread, message and correlation."""
@@ -51,6 +54,7 @@ class ReplyScope:
         )
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class TenantCtx:
     """Who a call is for. Stores key on (env, tenant, team, user)."""

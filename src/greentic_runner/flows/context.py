@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..fastinit import fast_frozen_init
 from ..tenancy import TenantCtx
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class FlowContext:
     tenant: str

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FlowError
+from ..fastinit import fast_frozen_init
 from .model import Node
 from .snapshot import NodeOutput
 
@@ -51,6 +52,7 @@ RESERVED_PREFIXES = ("flow.", "session.", "provider.", "state.")
 UNSUPPORTED = frozenset({"mcp", "a2a", "dw.agent", "dw.agent_graph"})
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class NodeKind:
     """``kind`` is a builtin id, ``emit``, ``exec`` (component.exec) or ``component``."""
@@ -108,9 +110,13 @@ def classify(node: Node) -> NodeKind:
     return NodeKind("component", component, operation)
 
 
+_BUILTIN_KINDS = {name: NodeKind(name) for name in BUILTINS}
+
+
 def _builtin(name: str) -> NodeKind | None:
-    if name in BUILTINS:
-        return NodeKind(name)
+    kind = _BUILTIN_KINDS.get(name)
+    if kind is not None:
+        return kind
     if name.startswith("emit."):
         return NodeKind("emit", name)
     return None

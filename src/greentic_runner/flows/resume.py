@@ -11,12 +11,14 @@ import hashlib
 import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from ..envelope import IngressEnvelope
 from ..errors import SessionError
+from ..fastinit import fast_frozen_init
 from ..ids import is_valid_id
 from ..storage.session import FoundWait, SessionCursor, SessionData, SessionStore, fetch_wait
 from ..storage.turns import Turn, begin_turn
@@ -26,6 +28,7 @@ from .snapshot import FlowSnapshot, FlowWait
 MISSING_SCOPE = "Cannot suspend: reply_scope missing; provider plugin must supply ReplyScope"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ContactIdentity:
     ctx: TenantCtx
@@ -38,8 +41,13 @@ def contact_identity(envelope: IngressEnvelope) -> ContactIdentity:
     hint = envelope.effective_session_hint()
     if envelope.pack_id is not None:
         hint = f"{hint}::pack={envelope.pack_id}"
-    user = "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
+    user = _hashed_user(hint)
     return ContactIdentity(envelope.tenant_ctx(session=hint, user=user), user, hint)
+
+
+@lru_cache(maxsize=8192)  # one hash per turn of a returning contact is one too many
+def _hashed_user(hint: str) -> str:
+    return "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
 
 
 def _scope(envelope: IngressEnvelope) -> ReplyScope:

@@ -32,12 +32,11 @@ class Engine(Protocol):
 
 
 def flow_context(envelope: IngressEnvelope, pack_id: str, flow_id: str) -> FlowContext:
-    ctx = envelope.tenant_ctx()
     return FlowContext(
         tenant=envelope.tenant,
         pack_id=pack_id,
         flow_id=flow_id,
-        env=ctx.env,
+        env=envelope.ctx_env(),
         flow_type=envelope.flow_type,
         action=envelope.action,
         session_id=envelope.session_hint,

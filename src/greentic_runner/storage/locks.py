@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,20 +35,42 @@ class LocalLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, name: str) -> AsyncIterator[None]:
+    def hold(self, name: str) -> AbstractAsyncContextManager[None]:
         """Hold the lock called ``name`` for the duration of the block."""
-        lock, holders = self._locks.get(name, (asyncio.Lock(), 0))
-        self._locks[name] = (lock, holders + 1)
+        return _Held(self._locks, name)
+
+
+class _Held:
+    """``LocalLocks.hold``: a plain class, not a generator-based context manager — every
+    turn takes one, and async generators cost a hook registration and a frame each."""
+
+    __slots__ = ("_lock", "_locks", "_name")
+
+    def __init__(self, locks: dict[str, tuple[asyncio.Lock, int]], name: str) -> None:
+        self._locks = locks
+        self._name = name
+
+    async def __aenter__(self) -> None:
+        found = self._locks.get(self._name)
+        lock, holders = found if found is not None else (asyncio.Lock(), 0)
+        self._locks[self._name] = (lock, holders + 1)
+        self._lock = lock
         try:
-            async with lock:
-                yield
-        finally:
-            lock, holders = self._locks[name]
-            if holders == 1:
-                del self._locks[name]
-            else:
-                self._locks[name] = (lock, holders - 1)
+            await lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        lock, holders = self._locks[self._name]
+        if holders == 1:
+            del self._locks[self._name]
+        else:
+            self._locks[self._name] = (lock, holders - 1)
 
 
 @dataclass(slots=True)

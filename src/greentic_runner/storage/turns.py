@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
 from typing import Protocol, cast
 
 from ..errors import StoreError
@@ -81,15 +82,45 @@ def begin_turn(
     begin = getattr(store, "begin_turn", None)
     if begin is not None:
         return cast(AbstractAsyncContextManager[Turn], begin(name, ctx, user, scopes))
-    return _plain_turn(store, name, ctx, user, scopes)
+    return _PlainTurnScope(store, name, ctx, user, scopes)
 
 
-@asynccontextmanager
-async def _plain_turn(
-    store: SessionStore, name: str, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
-) -> AsyncIterator[Turn]:
-    async with store.turn_lock(name):
-        yield PlainTurn(store, await fetch_wait(store, ctx, user, scopes))
+class _PlainTurnScope:
+    """``turn_lock`` + ``fetch_wait`` as a plain context-manager class (a generator-based
+    one costs measurably on every in-memory turn)."""
+
+    __slots__ = ("_ctx", "_lock", "_scopes", "_store", "_user")
+
+    def __init__(
+        self,
+        store: SessionStore,
+        name: str,
+        ctx: TenantCtx,
+        user: str,
+        scopes: Sequence[ReplyScope],
+    ) -> None:
+        self._store = store
+        self._lock = store.turn_lock(name)
+        self._ctx = ctx
+        self._user = user
+        self._scopes = scopes
+
+    async def __aenter__(self) -> Turn:
+        await self._lock.__aenter__()
+        try:
+            parked = await fetch_wait(self._store, self._ctx, self._user, self._scopes)
+        except BaseException as exc:
+            await self._lock.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return PlainTurn(self._store, parked)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        return await self._lock.__aexit__(exc_type, exc, traceback)
 
 
 class _OneEnding:
