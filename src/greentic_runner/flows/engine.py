@@ -189,15 +189,14 @@ class FlowEngine:
             if node is None:
                 raise FlowError(f"flow {ctx.pack_id}:{flow.id}: node {current} not found")
             step_ctx = ctx if flow.id == ctx.flow_id else replace(ctx, flow_id=flow.id)
-            label = f"flow {ctx.pack_id}:{flow.id}, node {node.id}"
-            outcome = await self._step(turn, step_ctx, pack, flow, node, state, label)
+            outcome = await self._step(turn, step_ctx, pack, flow, node, state)
             control, payload = outcome.control, outcome.output.payload
             try:
                 if isinstance(control, Jump):
                     flow, current = self._apply_jump(ctx, state, control)
                     continue
             except RunnerError as exc:
-                raise with_context(label, exc) from exc
+                raise with_context(_label(ctx, flow, node), exc) from exc
             if isinstance(control, Respond):
                 state.egress.append(
                     {
@@ -215,7 +214,8 @@ class FlowEngine:
             if isinstance(control, Wait):
                 if decision.action != "next" or decision.node is None:
                     raise FlowError(
-                        f"{label}: session.wait node {node.id} requires a non-empty route"
+                        f"{_label(ctx, flow, node)}: session.wait node {node.id} "
+                        "requires a non-empty route"
                     )
                 return self._park(ctx, flow, state, decision.node, control.reason, False, None)
             if decision.action == "next":
@@ -235,7 +235,6 @@ class FlowEngine:
         flow: Flow,
         node: Node,
         state: ExecutionState,
-        label: str,
     ) -> Outcome:
         """Render, dispatch and record one node."""
         try:
@@ -243,9 +242,11 @@ class FlowEngine:
             template_ctx = template_context(state, flow)
             payload = self._render(flow, node, kind, template_ctx)
         except TemplateError as exc:
-            raise FlowError(f"{label}: failed to render node input template: {exc}") from exc
+            raise FlowError(
+                f"{_label(ctx, flow, node)}: failed to render node input template: {exc}"
+            ) from exc
         except RunnerError as exc:
-            raise with_context(label, exc) from exc
+            raise with_context(_label(ctx, flow, node), exc) from exc
         env = NodeEnv(ctx, pack, flow, node, state, template_ctx, self._invoker, self._state_store)
         self._notify("on_node_start", ctx, flow, node, payload)
         try:
@@ -253,9 +254,11 @@ class FlowEngine:
         except BaseException as exc:
             self._notify("on_node_error", ctx, flow, node, exc)
             if isinstance(exc, TemplateError):
-                raise FlowError(f"{label}: failed to render mapping: {exc}") from exc
+                raise FlowError(
+                    f"{_label(ctx, flow, node)}: failed to render mapping: {exc}"
+                ) from exc
             if isinstance(exc, RunnerError):
-                raise with_context(label, exc) from exc
+                raise with_context(_label(ctx, flow, node), exc) from exc
             raise
         state.nodes[node.id] = outcome.output
         state.last_output = outcome.output.payload
@@ -402,6 +405,11 @@ class FlowEngine:
             getattr(self._observer, hook)(*args)
         except Exception:  # an observer must never change the outcome of a turn
             log.exception("flow observer %s failed", hook)
+
+
+def _label(ctx: FlowContext, flow: Flow, node: Node) -> str:
+    """How errors name the node (built only when one is raised)."""
+    return f"flow {ctx.pack_id}:{flow.id}, node {node.id}"
 
 
 def _context_of(state: ExecutionState, flow: Flow) -> Callable[[], dict[str, Any]]:

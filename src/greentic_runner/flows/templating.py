@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -159,7 +159,7 @@ def _render_plain(plan: _Plan, context: Any) -> str | None:
     literals, paths = plan
     out = [literals[0]]
     for path, literal in zip(paths, literals[1:], strict=True):
-        value = _resolve(context, list(path))
+        value = _resolve(context, path)
         if value is _MISSING or value is None:
             text = ""
         elif isinstance(value, str):
@@ -194,16 +194,23 @@ def render_with_handlebars(source: str, context: Any) -> str:
     return _compile(source)(context)
 
 
-def _exact_value(raw: str, context: Any) -> tuple[bool, Any]:
+@lru_cache(maxsize=4096)  # templates repeat on every turn; the regex work need not
+def _exact_path(raw: str) -> tuple[str, ...] | None:
+    """The path of a template that is one tag and nothing else (``{{a.b}}``), else None."""
     match = _EXACT.fullmatch(raw)
     if match is None or len(match.group(1)) != len(match.group(3)):
-        return False, None
+        return None
     segments = parse_path(match.group(2))
+    return tuple(segments) if segments is not None else None
+
+
+def _exact_value(raw: str, context: Any) -> tuple[bool, Any]:
+    segments = _exact_path(raw)
     if segments is None:
         return False, None
     value = _resolve(context, segments)
     if value is _MISSING:
-        log.debug("template path %s resolved to nothing; injecting ''", match.group(2))
+        log.debug("template %s resolved to nothing; injecting ''", raw)
         return True, ""
     return True, copy.deepcopy(value)  # never alias live state into a payload
 
@@ -211,7 +218,7 @@ def _exact_value(raw: str, context: Any) -> tuple[bool, Any]:
 _MISSING = object()
 
 
-def _resolve(root: Any, segments: list[str]) -> Any:
+def _resolve(root: Any, segments: Sequence[str]) -> Any:
     value = root
     for segment in segments:
         if isinstance(value, dict) and segment in value:

@@ -161,6 +161,8 @@ class PlainTurn(_OneEnding):
 
     async def clear(self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]) -> None:
         self._end()
+        if self._parked is None:  # nothing was parked, and the lock kept it that way
+            return
         for scope in scopes:
             await self._store.clear_wait(ctx, user, scope)
 
