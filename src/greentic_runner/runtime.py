@@ -6,13 +6,12 @@ import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple, cast
 
 from .components.invoker import ComponentInvoker
 from .config import HostConfig
 from .errors import PackError, SecretsError, TenantError
-from .fastinit import fast_frozen_init
 from .flows.registry import FlowRegistry
 from .flows.resume import FlowResumeStore
 from .flows.runner import Engine
@@ -23,10 +22,9 @@ from .storage.state import StateStore
 from .tenancy import TenantCtx
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
-class RuntimeKey:
-    """The legacy key has no rollout ids; a revision key has all three."""
+class RuntimeKey(NamedTuple):
+    """The legacy key has no rollout ids; a revision key has all three. A named tuple:
+    every turn hashes one, and a tuple hashes and compares in C."""
 
     tenant: str
     deployment_id: str | None = None
@@ -40,12 +38,6 @@ class RuntimeKey:
     @property
     def is_revision(self) -> bool:
         return self.revision_id is not None
-
-
-# Every turn looks its tenant up; bounded, since tenant names come from requests.
-@lru_cache(maxsize=16384)
-def _legacy_key(tenant: str) -> RuntimeKey:
-    return RuntimeKey(tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +130,8 @@ class ActivePacks:
         return len(self._map)
 
     def load_pack(self, tenant: str) -> TenantRuntime | None:
-        return self._dict.get(_legacy_key(tenant))
+        # A plain tuple equals (and hashes like) RuntimeKey(tenant), without its slow __new__.
+        return self._dict.get(cast(RuntimeKey, (tenant, None, None, None)))
 
     def load_revision(
         self, tenant: str, deployment: str, bundle: str, revision: str

@@ -33,7 +33,7 @@ class ExecutionState:
 
     @classmethod
     def new(cls, input: Any) -> ExecutionState:
-        return cls(entry=input, input=input)
+        return cls(input, input, {}, [], None, 0)
 
     def copy(self) -> ExecutionState:
         """A copy the engine can advance without touching this one (node outputs and
