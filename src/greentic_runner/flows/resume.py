@@ -21,7 +21,7 @@ from ..errors import SessionError
 from ..fastinit import fast_frozen_init
 from ..ids import is_valid_id
 from ..storage.session import FoundWait, SessionCursor, SessionData, SessionStore, fetch_wait
-from ..storage.turns import Turn, begin_turn
+from ..storage.turns import Turn, turn_starter
 from ..tenancy import ReplyScope, TenantCtx
 from .snapshot import FlowSnapshot, FlowWait
 
@@ -66,6 +66,7 @@ class FlowResumeStore:
     def __init__(self, store: SessionStore, ttl: float | None = None) -> None:
         self.store = store
         self.ttl = ttl
+        self._begin = turn_starter(store)
 
     async def save(
         self,
@@ -117,7 +118,7 @@ class FlowResumeStore:
         """Hold the turn lock ``lock_name`` with the parked wait read under it (``.parked``;
         decode it with :meth:`snapshot_of`); one store round trip where the store allows."""
         scopes = _lookup_scopes(_scope(envelope))
-        return begin_turn(self.store, lock_name, identity.ctx, identity.user, scopes)
+        return self._begin(lock_name, identity.ctx, identity.user, scopes)
 
     def snapshot_of(
         self, envelope: IngressEnvelope, found: FoundWait | None

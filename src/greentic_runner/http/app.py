@@ -35,6 +35,7 @@ from .errors import (
 )
 from .metrics import CONTENT_TYPE, Metrics
 from .settings import HttpSettings
+from .turn_routes import TurnRoutes, exact_post_routes
 from .turns import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -85,22 +86,27 @@ def create_app(
         yield
         await shutdown(ctx)
 
+    routes = [  # turn routes first: Starlette tries routes in order on every request
+        *api.routes(),
+        *ingress.routes(),
+        *health.routes(),
+        *admin.routes(),
+        *openapi.routes(),
+        *chat.routes(),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    handlers: dict[Any, Any] = {
+        HTTPException: http_exception_handler,
+        HttpError: http_error_handler,
+        RunnerError: runner_error_handler,
+    }
     app = Starlette(
-        routes=[  # turn routes first: Starlette tries routes in order on every request
-            *api.routes(),
-            *ingress.routes(),
-            *health.routes(),
-            *admin.routes(),
-            *openapi.routes(),
-            *chat.routes(),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        routes=routes,
+        middleware=[
+            Middleware(TurnRoutes, routes=exact_post_routes(routes), handlers=handlers),
+            Middleware(InternalErrorMiddleware),
         ],
-        middleware=[Middleware(InternalErrorMiddleware)],
-        exception_handlers={
-            HTTPException: http_exception_handler,
-            HttpError: http_error_handler,
-            RunnerError: runner_error_handler,
-        },
+        exception_handlers=handlers,
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -64,13 +64,15 @@ class MeteredStore:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name == "begin_turn":  # the durable stores' two-round-trip turn (storage/turns.py)
-            timed: Any = self._timed_turn(attr)
+            found: Any = self._timed_turn(attr)
         elif inspect.iscoroutinefunction(attr):
-            timed = self._timed(name, attr)
+            found = self._timed(name, attr)
+        elif inspect.ismethod(attr):  # e.g. turn_lock: passed through, looked up once
+            found = attr
         else:
             return attr
-        setattr(self, name, timed)  # later lookups skip __getattr__
-        return timed
+        setattr(self, name, found)  # later lookups skip __getattr__
+        return found
 
     def _timed_turn(self, begin: Callable[..., Any]) -> Callable[..., Any]:
         """Times taking the turn (lock + read) and its last write (park or clear)."""

@@ -75,14 +75,30 @@ class TurnStore(Protocol):
         ...
 
 
+BeginTurn = Callable[[str, TenantCtx, str, Sequence[ReplyScope]], AbstractAsyncContextManager[Turn]]
+"""``begin(name, ctx, user, scopes)``: what :func:`turn_starter` returns."""
+
+
+def turn_starter(store: SessionStore) -> BeginTurn:
+    """The store's own :meth:`TurnStore.begin_turn`, or ``turn_lock`` + plain calls; resolve
+    it once per store rather than per turn."""
+    begin = getattr(store, "begin_turn", None)
+    if begin is not None:
+        return cast(BeginTurn, begin)
+
+    def plain(
+        name: str, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> AbstractAsyncContextManager[Turn]:
+        return _PlainTurnScope(store, name, ctx, user, scopes)
+
+    return plain
+
+
 def begin_turn(
     store: SessionStore, name: str, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
 ) -> AbstractAsyncContextManager[Turn]:
     """The store's own :meth:`TurnStore.begin_turn`, or ``turn_lock`` + plain calls."""
-    begin = getattr(store, "begin_turn", None)
-    if begin is not None:
-        return cast(AbstractAsyncContextManager[Turn], begin(name, ctx, user, scopes))
-    return _PlainTurnScope(store, name, ctx, user, scopes)
+    return turn_starter(store)(name, ctx, user, scopes)
 
 
 class _PlainTurnScope:
