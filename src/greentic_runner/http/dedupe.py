@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ..clock import SYSTEM_CLOCK, Clock
+from ..fastinit import fast_frozen_init
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_TTL_SECS = 3600.0
@@ -26,6 +27,7 @@ DEFAULT_TTL_SECS = 3600.0
 ClaimState = Literal["new", "in_flight", "done"]
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The outcome of :meth:`DedupeStore.claim`; ``value`` is the remembered response when done."""

@@ -29,15 +29,18 @@ from typing import Any
 import orjson
 
 from ..activity import Activity
+from ..fastinit import fast_frozen_init
 from ..replies import is_pending
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Button:
     title: str
     value: str
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Card:
     """A simple card; ``adaptive`` keeps the original Adaptive Card JSON when there was one."""
@@ -49,6 +52,7 @@ class Card:
     adaptive: dict[str, Any] | None = None
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class OutMessage:
     text: str | None = None

@@ -16,6 +16,7 @@ from ..errors import RunnerError
 from ..host import RunnerHost
 from ..replies import is_pending
 from ..routing.resolve import resolve_flow_id
+from .deadlines import Deadlines
 from .errors import HttpError
 from .metrics import Metrics
 
@@ -32,6 +33,7 @@ class TurnRunner:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._deadlines = Deadlines()
 
     @property
     def in_flight(self) -> int:
@@ -72,8 +74,20 @@ class TurnRunner:
     async def _run(self, tenant: str, activity: Activity) -> list[Activity]:
         if self.timeout_secs <= 0:
             return await self.host.handle_activity(tenant, activity)
-        async with asyncio.timeout(self.timeout_secs):
+        # asyncio.timeout's semantics on a shared slot timer (deadlines.py): the deadline's
+        # cancellation, and only that one, becomes TimeoutError.
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        slot = self._deadlines.watch(task, self.timeout_secs)
+        try:
             return await self.host.handle_activity(tenant, activity)
+        except asyncio.CancelledError:
+            if self._deadlines.unwatch(task, slot) and task.uncancel() <= cancelling:
+                raise TimeoutError from None
+            raise
+        finally:
+            self._deadlines.unwatch(task, slot)
 
     def _flow_label(self, tenant: str, activity: Activity) -> str:
         """The flow the turn will most likely run (a parked snapshot may still override it)."""

@@ -84,8 +84,10 @@ def map_activity(
     text = _str(activity.get("text"))
     mentions = []
     if text is not None:
-        mentions = [m.strip() for m in _AT.findall(text)]
-        text = _AT.sub("", text).strip() or None
+        if "<" in text:  # Teams mention markup
+            mentions = [m.strip() for m in _AT.findall(text)]
+            text = _AT.sub("", text)
+        text = text.strip() or None
     if text is None and activity.get("value") is not None:
         text = _submit_text(activity.get("value"))
     channel_data = (

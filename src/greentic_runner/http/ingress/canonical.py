@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...activity import Activity
+from ...fastinit import fast_frozen_init
 
 _URL = re.compile(r"https?://[^\s<>\"|]+")
 
@@ -38,6 +39,7 @@ _HIDDEN_HEADERS = frozenset(
 )
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ProviderIds:
     """The channel's own ids for a message; unset ones are omitted from the payload."""
@@ -109,7 +111,8 @@ def button(button_id: str, title: str, payload: str) -> dict[str, str]:
 
 
 def entities(text: str | None, mentions: Iterable[str] = ()) -> dict[str, list[str]]:
-    return {"mentions": list(mentions), "urls": _URL.findall(text or "")}
+    urls = _URL.findall(text) if text and "http" in text else []
+    return {"mentions": list(mentions), "urls": urls}
 
 
 def request_metadata(headers: Mapping[str, str], ip: str | None) -> dict[str, Any]:
@@ -118,8 +121,22 @@ def request_metadata(headers: Mapping[str, str], ip: str | None) -> dict[str, An
     return {"raw_headers": raw, "ip": ip}
 
 
+_HIDDEN_RAW = frozenset(name.encode() for name in _HIDDEN_HEADERS)
+
+
+def asgi_request_metadata(headers: Iterable[tuple[bytes, bytes]], ip: str | None) -> dict[str, Any]:
+    """:func:`request_metadata` straight from an ASGI scope's raw header pairs (servers
+    lowercase the names), without building a headers mapping first."""
+    raw = {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in headers
+        if name.lower() not in _HIDDEN_RAW
+    }
+    return {"raw_headers": raw, "ip": ip}
+
+
 def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
 
 
 def from_unix(seconds: float) -> datetime:

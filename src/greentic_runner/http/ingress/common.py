@@ -15,7 +15,7 @@ from ..dedupe import Claim
 from ..errors import HttpError, error_response
 from ..limits import parse_json, read_body
 from ..outbound import Outbound, outbound
-from .canonical import ChannelMessage, from_unix, request_metadata
+from .canonical import ChannelMessage, asgi_request_metadata, from_unix
 
 
 @dataclass(slots=True)
@@ -44,8 +44,9 @@ class Inbound:
 
     def metadata(self) -> dict[str, object]:
         """The canonical payload's ``metadata``: visible request headers and the peer IP."""
-        client = self.request.client
-        return request_metadata(self.request.headers, client.host if client else None)
+        scope = self.request.scope
+        client = scope.get("client")
+        return asgi_request_metadata(scope["headers"], client[0] if client else None)
 
     async def converse(self, message: ChannelMessage) -> Outbound:
         """Run the message's turn; the replies as channel-neutral messages."""
@@ -109,23 +110,35 @@ async def inbound(request: Request, channel: str) -> Inbound:
     return Inbound(ctx, request, channel, tenant, body)
 
 
+_DERIVED_HEADERS = (b"content-length", b"content-type")
+
+
 def snapshot_response(response: Response) -> dict[str, object]:
-    """A JSON-compatible copy of a response, for the dedupe store."""
+    """A JSON-compatible copy of a response, for the dedupe store: the body as ``text``
+    when it is UTF-8 (JSON replies always are), else base64 as ``body``."""
     headers = {
-        k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in response.raw_headers
+        if name not in _DERIVED_HEADERS
     }
-    return {
+    snapshot: dict[str, object] = {
         "status": response.status_code,
         "media_type": response.media_type,
         "headers": headers,
-        "body": base64.b64encode(bytes(response.body)).decode(),
     }
+    body = bytes(response.body)
+    try:
+        snapshot["text"] = body.decode()
+    except UnicodeDecodeError:
+        snapshot["body"] = base64.b64encode(body).decode()
+    return snapshot
 
 
 def restore_response(value: object) -> Response:
     assert isinstance(value, dict)
+    text = value.get("text")
     return Response(
-        base64.b64decode(value["body"]),
+        text.encode() if isinstance(text, str) else base64.b64decode(value["body"]),
         status_code=int(value["status"]),
         headers=dict(value["headers"]),
         media_type=value["media_type"],
