@@ -36,6 +36,10 @@ class Claim:
     value: Any = None
 
 
+NEW = Claim("new")
+IN_FLIGHT = Claim("in_flight")
+
+
 class DedupeStore(Protocol):
     async def claim(self, key: str) -> Claim:
         """Claim ``key`` for this request (state ``new``), or report who has it."""
@@ -89,11 +93,11 @@ class MemoryDedupe:
     async def claim(self, key: str) -> Claim:
         entry = self._live(key)
         if entry is not None:
-            return Claim("done", entry.value) if entry.done else Claim("in_flight")
+            return Claim("done", entry.value) if entry.done else IN_FLIGHT
         while len(self._entries) >= self.max_entries:
             self._entries.popitem(last=False)
         self._entries[key] = _Entry(self._clock.now() + self.ttl_secs)
-        return Claim("new")
+        return NEW
 
     async def complete(self, key: str, value: Any) -> None:
         self._entries[key] = _Entry(self._clock.now() + self.ttl_secs, True, value)

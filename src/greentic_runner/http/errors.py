@@ -41,7 +41,17 @@ class JSONResponse(Response):
         headers: dict[str, str] | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
-        super().__init__(content, status_code, headers, self.media_type, background)
+        if headers is not None or background is not None or status_code in (204, 304):
+            super().__init__(content, status_code, headers, self.media_type, background)
+            return
+        # The common case without Starlette's general header assembly (every reply).
+        self.status_code = status_code
+        self.background = None
+        self.body = orjson.dumps(content)
+        self.raw_headers = [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

@@ -89,20 +89,27 @@ def outbound(replies: list[Activity]) -> Outbound:
     return Outbound(messages, waiting)
 
 
-def payload_messages(payload: Any) -> Iterator[OutMessage]:
+def payload_messages(payload: Any) -> list[OutMessage]:
+    """The messages one reply payload says (the rules in the module docstring)."""
+    found: list[OutMessage] = []
+    _collect(payload, found)
+    return found
+
+
+def _collect(payload: Any, found: list[OutMessage]) -> None:
     if payload is None:
         return
     if isinstance(payload, str):
-        yield OutMessage(text=payload)
+        found.append(OutMessage(text=payload))
     elif isinstance(payload, list):
         for item in payload:
-            yield from payload_messages(item)
+            _collect(item, found)
     elif is_pending(payload):
-        yield from payload_messages(payload.get("response"))
+        _collect(payload.get("response"), found)
     elif isinstance(payload, dict):
-        yield from _object_messages(payload)
+        _collect_object(payload, found)
     else:
-        yield OutMessage(text=_json_text(payload))
+        found.append(OutMessage(text=_json_text(payload)))
 
 
 def _json_text(value: Any) -> str:
@@ -112,24 +119,26 @@ def _json_text(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _object_messages(payload: dict[str, Any]) -> Iterator[OutMessage]:
+def _collect_object(payload: dict[str, Any], found: list[OutMessage]) -> None:
     messages = payload.get("messages")
     if isinstance(messages, list):
-        yield from payload_messages(messages)
+        _collect(messages, found)
         return
     if payload.get("type") == "AdaptiveCard":
-        yield OutMessage(card=adaptive_card(payload))
+        found.append(OutMessage(card=adaptive_card(payload)))
         return
     text = payload.get("text")
     card = _card(payload.get("card"))
     if isinstance(text, str) or card is not None:
-        yield OutMessage(
-            text=text if isinstance(text, str) else None,
-            buttons=buttons(payload.get("buttons")) or buttons(payload.get("options")),
-            card=card,
+        found.append(
+            OutMessage(
+                text=text if isinstance(text, str) else None,
+                buttons=buttons(payload.get("buttons")) or buttons(payload.get("options")),
+                card=card,
+            )
         )
         return
-    yield OutMessage(text=_json_text(payload))
+    found.append(OutMessage(text=_json_text(payload)))
 
 
 def buttons(value: Any) -> tuple[Button, ...]:
