@@ -38,16 +38,35 @@ class ContactIdentity:
 
 def contact_identity(envelope: IngressEnvelope) -> ContactIdentity:
     """The store bucket of the envelope's contact: ctx with the hashed user, and the hint."""
-    hint = envelope.effective_session_hint()
-    if envelope.pack_id is not None:
-        hint = f"{hint}::pack={envelope.pack_id}"
-    user = _hashed_user(hint)
+    return _identity(
+        envelope.effective_session_hint(),
+        envelope.pack_id,
+        envelope.env,
+        envelope.tenant,
+        envelope.messaging_endpoint_id,
+        envelope.flow_id,
+        envelope.provider,
+    )
+
+
+# A returning contact gets the same (immutable) identity; bounded, keys come from requests.
+@lru_cache(maxsize=8192)
+def _identity(
+    hint: str,
+    pack_id: str | None,
+    env: str | None,
+    tenant: str,
+    endpoint: str | None,
+    flow_id: str,
+    provider: str | None,
+) -> ContactIdentity:
+    if pack_id is not None:
+        hint = f"{hint}::pack={pack_id}"
+    user = "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
+    envelope = IngressEnvelope(
+        tenant, flow_id, env=env, messaging_endpoint_id=endpoint, provider=provider
+    )
     return ContactIdentity(envelope.tenant_ctx(session=hint, user=user), user, hint)
-
-
-@lru_cache(maxsize=8192)  # one hash per turn of a returning contact is one too many
-def _hashed_user(hint: str) -> str:
-    return "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
 
 
 def _scope(envelope: IngressEnvelope) -> ReplyScope:
