@@ -148,3 +148,10 @@ def test_activity_json_round_trips(
         payload=payload,
     )
     assert Activity.from_json(activity.to_json()) == activity
+
+
+def test_from_output_equals_the_keyword_construction() -> None:
+    """from_output builds its reply positionally (hot path); it must match the fields."""
+    reply = Activity.from_output({"text": "hi"}, "acme")
+    assert reply == Activity(kind=reply.kind, tenant="acme", payload={"text": "hi"})
+    assert reply.action() == "response"

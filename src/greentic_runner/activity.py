@@ -78,6 +78,9 @@ class ActivityKind:
 MESSAGE = ActivityKind()
 
 
+_NO_IDS = (None,) * 10  # Activity's fields between ``tenant`` and ``payload``
+
+
 @fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Activity:
@@ -112,7 +115,7 @@ class Activity:
     @classmethod
     def from_output(cls, payload: Any, tenant: str) -> Activity:
         """The shape of every reply the host returns: custom ``response`` with the tenant."""
-        return cls(kind=_RESPONSE, tenant=tenant, payload=payload)
+        return cls(_RESPONSE, tenant, *_NO_IDS, payload)  # positional: one per reply
 
     # -- derived values -----------------------------------------------------------------
 

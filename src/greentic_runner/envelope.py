@@ -76,14 +76,68 @@ class IngressEnvelope:
         """Fill defaults and derive the session hint; applying it twice changes nothing."""
         if self.is_canonical():
             return self
-        values = {name: getattr(self, name) for name in _FIELD_NAMES}
-        return IngressEnvelope(**_canonical_values(values))
+        return IngressEnvelope.canonical(**{name: getattr(self, name) for name in _FIELD_NAMES})
 
     @classmethod
-    def canonical(cls, **values: Any) -> IngressEnvelope:
-        """``IngressEnvelope(**values).canonicalize()`` in one construction (the turn's hot
-        path builds one envelope per turn)."""
-        return cls(**_canonical_values(values))
+    def canonical(
+        cls,
+        tenant: str,
+        flow_id: str,
+        env: str | None = None,
+        pack_id: str | None = None,
+        flow_type: str | None = None,
+        action: str | None = None,
+        session_hint: str | None = None,
+        provider: str | None = None,
+        messaging_endpoint_id: str | None = None,
+        channel: str | None = None,
+        conversation: str | None = None,
+        user: str | None = None,
+        entry_node: str | None = None,
+        activity_id: str | None = None,
+        timestamp: str | None = None,
+        payload: Any = None,
+        metadata: Any = None,
+        reply_scope: ReplyScope | None = None,
+    ) -> IngressEnvelope:
+        """``IngressEnvelope(...).canonicalize()`` in one construction (the hot path builds
+        one envelope per turn)."""
+        provider = provider or "provider"
+        channel = channel or flow_id
+        conversation = conversation or channel
+        user = user or session_hint or activity_id or "user"
+        if messaging_endpoint_id is not None and not is_valid_endpoint_id(messaging_endpoint_id):
+            log.warning(
+                "dropping invalid messaging_endpoint_id %r; the turn runs unscoped",
+                messaging_endpoint_id,
+                extra={"tenant": tenant},
+            )
+            messaging_endpoint_id = None
+        hint = session_hint or ":".join((tenant, provider, channel, conversation, user))
+        if messaging_endpoint_id is not None:
+            prefix = f"ep={messaging_endpoint_id}::"
+            if not hint.startswith(prefix):
+                hint = prefix + hint
+        return cls(
+            tenant,
+            flow_id,
+            env,
+            pack_id,
+            flow_type,
+            action,
+            hint,
+            provider,
+            messaging_endpoint_id,
+            channel,
+            conversation,
+            user,
+            entry_node,
+            activity_id,
+            timestamp,
+            payload,
+            metadata,
+            reply_scope or ReplyScope(conversation),
+        )
 
     def effective_session_hint(self) -> str:
         return self.session_hint or self.canonical_session_hint()
@@ -141,37 +195,3 @@ class IngressEnvelope:
 
 
 _FIELD_NAMES = tuple(item.name for item in fields(IngressEnvelope))
-
-
-def _canonical_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Fill the defaults of :meth:`IngressEnvelope.canonicalize` into ``values`` (updated
-    in place and returned)."""
-    tenant = values["tenant"]
-    provider = values.get("provider") or "provider"
-    channel = values.get("channel") or values["flow_id"]
-    conversation = values.get("conversation") or channel
-    hint = values.get("session_hint")
-    user = values.get("user") or hint or values.get("activity_id") or "user"
-    endpoint = values.get("messaging_endpoint_id")
-    if endpoint is not None and not is_valid_endpoint_id(endpoint):
-        log.warning(
-            "dropping invalid messaging_endpoint_id %r; the turn runs unscoped",
-            endpoint,
-            extra={"tenant": tenant},
-        )
-        endpoint = None
-    base = hint or ":".join((tenant, provider, channel, conversation, user))
-    if endpoint is not None:
-        prefix = f"ep={endpoint}::"
-        if not base.startswith(prefix):
-            base = prefix + base
-    values.update(
-        session_hint=base,
-        provider=provider,
-        messaging_endpoint_id=endpoint,
-        channel=channel,
-        conversation=conversation,
-        user=user,
-        reply_scope=values.get("reply_scope") or ReplyScope(conversation=conversation),
-    )
-    return values

@@ -32,17 +32,17 @@ class Engine(Protocol):
 
 
 def flow_context(envelope: IngressEnvelope, pack_id: str, flow_id: str) -> FlowContext:
-    return FlowContext(
-        tenant=envelope.tenant,
-        pack_id=pack_id,
-        flow_id=flow_id,
-        env=envelope.ctx_env(),
-        flow_type=envelope.flow_type,
-        action=envelope.action,
-        session_id=envelope.session_hint,
-        provider_id=envelope.provider,
-        user_id=envelope.user,
-        messaging_endpoint_id=envelope.messaging_endpoint_id,
+    return FlowContext(  # positional: built on every turn
+        envelope.tenant,
+        pack_id,
+        flow_id,
+        envelope.ctx_env(),
+        envelope.flow_type,
+        envelope.action,
+        envelope.session_hint,
+        envelope.provider,
+        envelope.user,
+        envelope.messaging_endpoint_id,
     )
 
 
