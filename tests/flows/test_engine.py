@@ -613,6 +613,27 @@ async def test_a_failing_observer_does_not_change_the_result(build: Build) -> No
     assert [event[0] for event in recorder.events] == ["start", "end"]
 
 
+class Switchable(Recorder):
+    """An observer with ``active()``: the engine asks it once per node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on = False
+
+    def active(self) -> bool:
+        return self.on
+
+
+async def test_an_inactive_observer_gets_no_hooks_for_that_node(build: Build) -> None:
+    observer = Switchable()
+    engine = build(flow("main", say("a", "ok")), observer=observer)
+    await engine.execute(ctx(), {})
+    assert observer.events == []
+    observer.on = True
+    await engine.execute(ctx(), {})
+    assert [event[0] for event in observer.events] == ["start", "end"]
+
+
 # -- upstream flows, compiled by the YGTC compiler ----------------------------------------
 
 UPSTREAM = Path(__file__).parents[1] / "fixtures" / "upstream"

@@ -48,7 +48,10 @@ _PROVIDER_MAPS = ("in_map", "out_map", "err_map")
 
 
 class FlowObserver(Protocol):
-    """Hooks for telemetry and tracing; exceptions they raise are logged, never fatal."""
+    """Hooks for telemetry and tracing; exceptions they raise are logged, never fatal.
+
+    An observer may also define ``active() -> bool``: when it returns False at a node's
+    start, none of that node's hooks are called (tracing that is off costs one check)."""
 
     def on_node_start(self, ctx: FlowContext, flow: Flow, node: Node, payload: Any) -> None: ...
 
@@ -111,6 +114,7 @@ class FlowEngine:
         self._state_store = state_store
         self._retry = retry
         self._observer = observer
+        self._observer_active: Callable[[], bool] = getattr(observer, "active", _always)
         self._max_steps = max_steps
         self._sleep = sleep
         for pack in packs:
@@ -248,11 +252,16 @@ class FlowEngine:
         except RunnerError as exc:
             raise with_context(_label(ctx, flow, node), exc) from exc
         env = NodeEnv(ctx, pack, flow, node, state, template_ctx, self._invoker, self._state_store)
-        self._notify("on_node_start", ctx, flow, node, payload)
+        observer = self._observer
+        if observer is not None and not self._observer_active():
+            observer = None
+        if observer is not None:
+            self._notify(observer, "on_node_start", ctx, flow, node, payload)
         try:
             outcome = await self._dispatch(turn, env, kind, payload)
         except BaseException as exc:
-            self._notify("on_node_error", ctx, flow, node, exc)
+            if observer is not None:
+                self._notify(observer, "on_node_error", ctx, flow, node, exc)
             if isinstance(exc, TemplateError):
                 raise FlowError(
                     f"{_label(ctx, flow, node)}: failed to render mapping: {exc}"
@@ -262,7 +271,8 @@ class FlowEngine:
             raise
         state.nodes[node.id] = outcome.output
         state.last_output = outcome.output.payload
-        self._notify("on_node_end", ctx, flow, node, outcome.output.payload)
+        if observer is not None:
+            self._notify(observer, "on_node_end", ctx, flow, node, outcome.output.payload)
         return outcome
 
     def _render(self, flow: Flow, node: Node, kind: NodeKind, context: dict[str, Any]) -> Any:
@@ -398,13 +408,15 @@ class FlowEngine:
         )
         return Waiting(finalize(state, final), FlowWait(reason, snapshot))
 
-    def _notify(self, hook: str, *args: Any) -> None:
-        if self._observer is None:
-            return
+    def _notify(self, observer: FlowObserver, hook: str, *args: Any) -> None:
         try:
-            getattr(self._observer, hook)(*args)
+            getattr(observer, hook)(*args)
         except Exception:  # an observer must never change the outcome of a turn
             log.exception("flow observer %s failed", hook)
+
+
+def _always() -> bool:
+    return True
 
 
 def _label(ctx: FlowContext, flow: Flow, node: Node) -> str:

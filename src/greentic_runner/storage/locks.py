@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -30,47 +31,58 @@ DEFAULT_LEASE_SECS = 30.0
 
 
 class LocalLocks:
-    """Named :class:`asyncio.Lock` objects, created on demand and dropped when unused."""
+    """Named in-process locks, created on demand and dropped when unused.
+
+    Every turn takes one, nearly always uncontended, so a lock is just an entry in a dict:
+    present while held, with the queue of tasks waiting for it. Releasing hands the lock
+    straight to the first waiter (first come, first served)."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._held: dict[str, deque[asyncio.Future[None]]] = {}
 
     def hold(self, name: str) -> AbstractAsyncContextManager[None]:
         """Hold the lock called ``name`` for the duration of the block."""
-        return _Held(self._locks, name)
+        return _Held(self._held, name)
 
 
 class _Held:
-    """``LocalLocks.hold``: a plain class, not a generator-based context manager — every
-    turn takes one, and async generators cost a hook registration and a frame each."""
+    """``LocalLocks.hold`` (a plain class: generator-based context managers cost more)."""
 
-    __slots__ = ("_lock", "_locks", "_name")
+    __slots__ = ("_held", "_name")
 
-    def __init__(self, locks: dict[str, tuple[asyncio.Lock, int]], name: str) -> None:
-        self._locks = locks
+    def __init__(self, held: dict[str, deque[asyncio.Future[None]]], name: str) -> None:
+        self._held = held
         self._name = name
 
     async def __aenter__(self) -> None:
-        found = self._locks.get(self._name)
-        lock, holders = found if found is not None else (asyncio.Lock(), 0)
-        self._locks[self._name] = (lock, holders + 1)
-        self._lock = lock
+        waiters = self._held.get(self._name)
+        if waiters is None:
+            self._held[self._name] = deque()
+            return
+        turn = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
         try:
-            await lock.acquire()
-        except BaseException:
-            self._leave()
+            await turn  # resolved when the lock is handed to us
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed over, then cancelled
+                _release(self._held, self._name)
+            else:
+                with contextlib.suppress(ValueError):  # a release may have dropped it
+                    waiters.remove(turn)
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._lock.release()
-        self._leave()
+        _release(self._held, self._name)
 
-    def _leave(self) -> None:
-        lock, holders = self._locks[self._name]
-        if holders == 1:
-            del self._locks[self._name]
-        else:
-            self._locks[self._name] = (lock, holders - 1)
+
+def _release(held: dict[str, deque[asyncio.Future[None]]], name: str) -> None:
+    waiters = held[name]
+    while waiters:
+        turn = waiters.popleft()
+        if not turn.done():  # skip waiters that were cancelled
+            turn.set_result(None)
+            return
+    del held[name]
 
 
 @dataclass(slots=True)
