@@ -27,12 +27,17 @@ def tenant_name(index: int) -> str:
 
 
 async def dispatch_round(host: RunnerHost, tenants: int, turns: int, offset: list[int]) -> int:
-    # A prime stride visits tenants in a scattered order; new conversations every round.
-    picks = [((offset[0] + i) * 7919) % tenants for i in range(turns)]
+    # A prime stride visits tenants in a scattered order; new conversations every round
+    # (with one tenant too: a returning contact is cheaper, and that is not what this
+    # scenario compares).
+    first = offset[0]
+    picks = [((first + i) * 7919) % tenants for i in range(turns)]
     offset[0] += turns
     texts = [scripts.echo_text(i) for i in range(turns)]
     replies = [
-        await host.handle_activity(tenant_name(t), activity(f"user-{i}", f"conv-{i}", text))
+        await host.handle_activity(
+            tenant_name(t), activity(f"user-{first + i}", f"conv-{first + i}", text)
+        )
         for i, (t, text) in enumerate(zip(picks, texts, strict=True))
     ]
     for index, reply in enumerate(replies):

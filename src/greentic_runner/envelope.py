@@ -144,24 +144,19 @@ class IngressEnvelope:
 
     def ctx_env(self) -> str:
         """The environment of :meth:`tenant_ctx` (``local`` unless a valid id is set)."""
-        return self.env if self.env and is_valid_id(self.env) else DEFAULT_ENV
+        return _ctx_env(self.env)
 
     def tenant_ctx(self, *, session: str | None = None, user: str | None = None) -> TenantCtx:
         """The tenant context secrets, stores and components see for this turn
         (``session`` defaults to the session hint)."""
-        env = self.ctx_env()
-        tenant = self.tenant if is_valid_id(self.tenant) else DEFAULT_TENANT_ID
-        attributes = {}
-        if self.messaging_endpoint_id is not None:
-            attributes["messaging_endpoint_id"] = self.messaging_endpoint_id
-        return TenantCtx(
-            env=env,
-            tenant=tenant,
-            user=user,
-            session=session or self.session_hint,
-            flow=self.flow_id,
-            provider=self.provider,
-            attributes=attributes,
+        return turn_tenant_ctx(
+            self.env,
+            self.tenant,
+            self.messaging_endpoint_id,
+            session or self.session_hint,
+            self.flow_id,
+            self.provider,
+            user,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,3 +190,33 @@ class IngressEnvelope:
 
 
 _FIELD_NAMES = tuple(item.name for item in fields(IngressEnvelope))
+
+
+def _ctx_env(env: str | None) -> str:
+    return env if env and is_valid_id(env) else DEFAULT_ENV
+
+
+def turn_tenant_ctx(
+    env: str | None,
+    tenant: str,
+    endpoint: str | None,
+    session: str | None,
+    flow: str,
+    provider: str | None,
+    user: str | None,
+) -> TenantCtx:
+    """:meth:`IngressEnvelope.tenant_ctx` from the envelope fields it reads: invalid env
+    and tenant ids fall back to ``local`` / ``tenant.default``; the endpoint is an
+    attribute."""
+    attributes = {"messaging_endpoint_id": endpoint} if endpoint is not None else {}
+    return TenantCtx(
+        _ctx_env(env),
+        tenant if is_valid_id(tenant) else DEFAULT_TENANT_ID,
+        None,
+        user,
+        session,
+        flow,
+        provider,
+        None,
+        attributes,
+    )

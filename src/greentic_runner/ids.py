@@ -10,7 +10,7 @@ _ID = re.compile(r"[A-Za-z0-9._-]+\Z")
 _ENDPOINT_ID = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
 
 
-@lru_cache(maxsize=4096)  # checked several times per turn, nearly always the same few ids
+@lru_cache(maxsize=16384)  # checked several times per turn; bounded (ids come from requests)
 def is_valid_id(value: str) -> bool:
     """True for a non-empty string of ASCII letters, digits, ``.``, ``-`` and ``_``.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ..envelope import IngressEnvelope
+from ..envelope import IngressEnvelope, turn_tenant_ctx
 from ..errors import SessionError
 from ..fastinit import fast_frozen_init
 from ..ids import is_valid_id
@@ -38,35 +38,27 @@ class ContactIdentity:
 
 def contact_identity(envelope: IngressEnvelope) -> ContactIdentity:
     """The store bucket of the envelope's contact: ctx with the hashed user, and the hint."""
-    return _identity(
-        envelope.effective_session_hint(),
-        envelope.pack_id,
+    hint = envelope.effective_session_hint()
+    if envelope.pack_id is not None:
+        hint = f"{hint}::pack={envelope.pack_id}"
+    user = _hashed_user(hint)
+    ctx = turn_tenant_ctx(
         envelope.env,
         envelope.tenant,
         envelope.messaging_endpoint_id,
+        hint,
         envelope.flow_id,
         envelope.provider,
+        user,
     )
+    return ContactIdentity(ctx, user, hint)
 
 
-# A returning contact gets the same (immutable) identity; bounded, keys come from requests.
+# Strings only: caching whole identities kept objects alive for the collector to walk,
+# which cost more than it saved once many contacts are new (tenants-10k benchmark).
 @lru_cache(maxsize=8192)
-def _identity(
-    hint: str,
-    pack_id: str | None,
-    env: str | None,
-    tenant: str,
-    endpoint: str | None,
-    flow_id: str,
-    provider: str | None,
-) -> ContactIdentity:
-    if pack_id is not None:
-        hint = f"{hint}::pack={pack_id}"
-    user = "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
-    envelope = IngressEnvelope(
-        tenant, flow_id, env=env, messaging_endpoint_id=endpoint, provider=provider
-    )
-    return ContactIdentity(envelope.tenant_ctx(session=hint, user=user), user, hint)
+def _hashed_user(hint: str) -> str:
+    return "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
 
 
 def _scope(envelope: IngressEnvelope) -> ReplyScope:
