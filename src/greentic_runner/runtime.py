@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from .components.invoker import ComponentInvoker
 from .config import HostConfig
@@ -131,7 +131,8 @@ class ActivePacks:
 
     def load_pack(self, tenant: str) -> TenantRuntime | None:
         # A plain tuple equals (and hashes like) RuntimeKey(tenant), without its slow __new__.
-        return self._dict.get(cast(RuntimeKey, (tenant, None, None, None)))
+        key: RuntimeKey = (tenant, None, None, None)  # type: ignore[assignment]
+        return self._dict.get(key)
 
     def load_revision(
         self, tenant: str, deployment: str, bundle: str, revision: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from starlette.requests import Request
 
@@ -33,4 +33,5 @@ class ServerContext:
 
 
 def context(request: Request) -> ServerContext:
-    return cast(ServerContext, request.app.state.ctx)
+    ctx: ServerContext = request.app.state.ctx
+    return ctx

@@ -52,10 +52,12 @@ class TurnRunner:
         outcome = "error"
         try:
             replies = await self._run(tenant, activity)
-            waiting = next((r.payload for r in replies if is_pending(r.payload)), None)
-            if waiting is not None:
-                flow = _resume_flow(waiting) or flow
-            outcome = "waiting" if waiting is not None else "done"
+            outcome = "done"
+            for reply in replies:
+                if is_pending(reply.payload):
+                    flow = _resume_flow(reply.payload) or flow
+                    outcome = "waiting"
+                    break
             return replies
         except TimeoutError:
             outcome = "timeout"

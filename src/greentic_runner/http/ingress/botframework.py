@@ -33,12 +33,6 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _dig(value: Any, *path: str) -> Any:
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
 def _submit_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
@@ -70,15 +64,20 @@ def _attachments(activity: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def map_activity(
     inb: Inbound, activity: dict[str, Any], *, thread_from_reply: bool
 ) -> ChannelMessage | None:
     """The activity as a ChannelMessage, or None when it is not a message.
 
     ``thread_from_reply``: Teams anchors sessions on ``replyToId`` first (spec §9.4)."""
-    if activity.get("type", "message") != "message":
+    kind = activity.get("type", "message")
+    if kind != "message":
         return None
-    user = _str(_dig(activity, "from", "id"))
+    user = _str(_object(activity.get("from")).get("id"))
     if user is None:
         raise HttpError(400, "bad_request", f"{inb.channel} activity has no `from.id`")
     text = _str(activity.get("text"))
@@ -88,24 +87,26 @@ def map_activity(
             mentions = [m.strip() for m in _AT.findall(text)]
             text = _AT.sub("", text)
         text = text.strip() or None
-    if text is None and activity.get("value") is not None:
-        text = _submit_text(activity.get("value"))
-    channel_data = (
-        activity.get("channelData") if isinstance(activity.get("channelData"), dict) else {}
-    )
-    conversation = _str(_dig(activity, "conversation", "id"))
-    channel = _str(_dig(channel_data, "channel", "id"))
+    value = activity.get("value")
+    if text is None and value is not None:
+        text = _submit_text(value)
+    channel_data = _object(activity.get("channelData"))
+    conversation = _object(activity.get("conversation"))
+    conversation_id = _str(conversation.get("id"))
+    channel = _str(_object(channel_data.get("channel")).get("id"))
     reply_to = _str(activity.get("replyToId")) if thread_from_reply else None
+    activity_id = _str(activity.get("id"))
     ids = ProviderIds(
-        team_id=_str(_dig(channel_data, "team", "id")),
-        workspace_id=_str(_dig(activity, "conversation", "tenantId")),
-        conversation_id=conversation,
+        team_id=_str(_object(channel_data.get("team")).get("id")),
+        workspace_id=_str(conversation.get("tenantId")),
+        conversation_id=conversation_id,
         thread_id=reply_to,
         channel_id=channel,
         user_id=user,
-        message_id=_str(activity.get("id")),
-        event_id=_str(activity.get("id")),
+        message_id=activity_id,
+        event_id=activity_id,
     )
+    attachments = activity.get("attachments")
     return ChannelMessage(
         tenant=inb.tenant,
         provider=inb.channel,
@@ -113,17 +114,17 @@ def map_activity(
         timestamp=parse_rfc3339(_str(activity.get("timestamp"))) or inb.now(),
         text=text,
         raw=activity,
-        channel=reply_to or conversation or channel,
+        channel=reply_to or conversation_id or channel,
         locale=_str(activity.get("locale")),
-        attachments=_attachments(activity),
+        attachments=_attachments(activity) if attachments else [],
         mentions=mentions,
         metadata=inb.metadata(),
         channel_data={
-            "type": activity.get("type", "message"),
+            "type": kind,
             "channel_id": activity.get("channelId"),
             "service_url": activity.get("serviceUrl"),
             "channel_data": channel_data,
-            "value": activity.get("value"),
+            "value": value,
         },
     )
 

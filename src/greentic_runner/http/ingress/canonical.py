@@ -184,12 +184,12 @@ class ChannelMessage:
             scopes.append("buttons")
         return scopes
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self, session_key: str | None = None) -> dict[str, Any]:
         return {
             "tenant": self.tenant,
             "provider": self.provider,
             "provider_ids": self.ids.to_dict(),
-            "session": {"key": self.session_key, "scopes": self.scopes()},
+            "session": {"key": session_key or self.session_key, "scopes": self.scopes()},
             "timestamp": rfc3339(self.timestamp),
             "locale": self.locale,
             "text": self.text,
@@ -203,13 +203,15 @@ class ChannelMessage:
 
     def activity(self) -> Activity:
         """A ``messaging`` message activity carrying the canonical payload and session key."""
+        key = self.session_key
+        anchor = self.ids.anchor()
         return Activity(
             tenant=self.tenant,
             flow_type="messaging",
-            session_id=self.session_key,
+            session_id=key,
             provider_id=self.provider,
-            channel_id=self.channel or self.ids.anchor(),
-            conversation_id=self.ids.conversation_id or self.ids.anchor(),
+            channel_id=self.channel or anchor,
+            conversation_id=self.ids.conversation_id or anchor,
             user_id=self.ids.user_id,
-            payload=self.payload(),
+            payload=self.payload(key),
         )
