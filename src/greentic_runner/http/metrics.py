@@ -17,11 +17,12 @@ from collections import Counter as Tally
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..runtime import ActivePacks
+from .metric_families import Counter, Histogram
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -61,41 +62,44 @@ class Metrics:
             "greentic_turns",
             "Turns run, by tenant, channel, flow and outcome",
             ["tenant", "channel", "flow", "outcome"],
-            registry=self.registry,
         )
         self.turn_seconds = Histogram(
             "greentic_turn_duration_seconds",
             "Wall time of one turn (routing, flow, stores)",
             ["tenant", "channel"],
             buckets=_TURN_BUCKETS,
-            registry=self.registry,
         )
         self.component_seconds = Histogram(
             "greentic_component_call_duration_seconds",
             "Wall time of one component call",
             ["component", "operation", "outcome"],
             buckets=_CALL_BUCKETS,
-            registry=self.registry,
         )
         self.store_seconds = Histogram(
             "greentic_store_operation_duration_seconds",
             "Wall time of one session/state store operation",
             ["store", "operation", "outcome"],
             buckets=_CALL_BUCKETS,
-            registry=self.registry,
         )
         self.dedupe_hits = Counter(
             "greentic_dedupe_hits",
             "Redelivered channel events answered without running a turn",
             ["channel"],
-            registry=self.registry,
         )
         self.signature_failures = Counter(
             "greentic_signature_failures",
             "Channel requests rejected by a signature or token check",
             ["channel"],
-            registry=self.registry,
         )
+        for family in (
+            self.turns,
+            self.turn_seconds,
+            self.component_seconds,
+            self.store_seconds,
+            self.dedupe_hits,
+            self.signature_failures,
+        ):
+            self.registry.register(family)
         self._watching: ActivePacks | None = None
 
     def watch(self, active: ActivePacks) -> None:
