@@ -291,3 +291,46 @@ def test_plain_plan_only_takes_plain_tags() -> None:
         "{{else}}",
     ]:
         assert _plain_plan(source) is None, source
+
+
+# -- compiled templates ---------------------------------------------------------------------
+
+from greentic_runner.flows.templating import compile_template  # noqa: E402
+
+_STRINGS = (
+    _TEMPLATES
+    | _LITERALS
+    | _PATHS.map(lambda path: f"{{{{{path}}}}}")
+    | _st.sampled_from(["{{#if a}}yes{{/if}}", "{{a.0}}", "{{{a}}}", "{{#each", "x {{a}} y"])
+)
+_MAPPINGS = _st.recursive(
+    _STRINGS | _LEAVES,
+    lambda children: (
+        _st.lists(children, max_size=3) | _st.dictionaries(_KEYS, children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _outcome(render: Any) -> tuple[str, Any]:
+    try:
+        return "ok", render()
+    except TemplateError as exc:
+        return "error", str(exc)
+
+
+@_given(mapping=_MAPPINGS, context=_st.dictionaries(_KEYS, _VALUES, max_size=4))
+def test_compiled_mappings_render_exactly_like_render_value(
+    mapping: Any, context: dict[str, Any]
+) -> None:
+    compiled = compile_template(mapping)
+    assert _outcome(lambda: compiled(context)) == _outcome(lambda: render_value(mapping, context))
+
+
+def test_compiled_mappings_build_fresh_containers_and_copy_values() -> None:
+    context = {"in": {"items": [1, 2]}}
+    compiled = compile_template({"list": "{{in.items}}", "nested": ["{{in.items}}"]})
+    first, second = compiled(context), compiled(context)
+    assert first == {"list": [1, 2], "nested": [[1, 2]]}
+    assert first is not second and first["nested"] is not second["nested"]
+    assert first["list"] is not context["in"]["items"]

@@ -35,7 +35,14 @@ from .snapshot import (
     FlowWait,
     Waiting,
 )
-from .templating import TemplateError, render_value, resolve_bare_paths, template_context
+from .templating import (
+    Renderer,
+    TemplateError,
+    compile_template,
+    render_value,
+    resolve_bare_paths,
+    template_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +121,9 @@ class FlowEngine:
         self._state_store = state_store
         self._retry = retry
         self._observer = observer
+        # Node mappings compiled on first use; keyed by id, checked by identity (the
+        # registry keeps every node alive as long as the engine).
+        self._renderers: dict[int, tuple[Node, Renderer]] = {}
         self._observer_active: Callable[[], bool] = getattr(observer, "active", _always)
         self._max_steps = max_steps
         self._sleep = sleep
@@ -282,7 +292,10 @@ class FlowEngine:
             held = {key: mapping[key] for key in _PROVIDER_MAPS if key in mapping}
             rest = {key: value for key, value in mapping.items() if key not in held}
             return {**render_value(rest, context), **held}
-        payload = render_value(mapping, context)
+        compiled = self._renderers.get(id(node))
+        if compiled is None or compiled[0] is not node:
+            compiled = self._renderers[id(node)] = (node, compile_template(mapping))
+        payload = compiled[1](context)
         legacy = flow.schema_version < 2
         if kind.kind == "mcp.exec" and isinstance(payload, dict) and "args" in payload:
             # mcp.exec only exists in legacy flows, whose args are bare dotted paths.

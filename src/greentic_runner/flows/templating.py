@@ -260,6 +260,39 @@ def render_value(template: Any, context: Any, *, pointer: bool = False) -> Any:
     return template
 
 
+Renderer = Callable[[Any], Any]
+
+
+def compile_template(template: Any) -> Renderer:
+    """``lambda context: render_value(template, context)``, with the decisions about each
+    string (plain text, one tag, plain tags, Handlebars) taken once instead of per render."""
+    if isinstance(template, str):
+        return _string_renderer(template)
+    if isinstance(template, dict):
+        items = [(key, compile_template(value)) for key, value in template.items()]
+        return lambda context: {key: render(context) for key, render in items}
+    if isinstance(template, list):
+        parts = [compile_template(item) for item in template]
+        return lambda context: [render(context) for render in parts]
+    return lambda context: template
+
+
+def _string_renderer(source: str) -> Renderer:
+    if "{{" not in source:
+        return lambda context: source
+    if _exact_path(source) is not None:
+        return lambda context: _exact_value(source, context)[1]
+    plan = _plain_plan(source)
+    if plan is None:
+        return lambda context: render_string(source, context)
+
+    def plain(context: Any) -> str:
+        rendered = _render_plain(plan, context)
+        return rendered if rendered is not None else render_string(source, context)
+
+    return plain
+
+
 def resolve_bare_paths(value: Any, context: dict[str, Any]) -> Any:
     """Legacy (schema v1, ``mcp.exec``) bare dotted paths: ``in.city`` → the value there.
 
