@@ -45,17 +45,17 @@ async def test_an_error_in_the_block_releases_the_lock() -> None:
     assert locks._held == {}
 
 
+async def _waiter(locks: LocalLocks, tag: str, entered: list[str]) -> None:
+    async with locks.hold("conv"):
+        entered.append(tag)
+
+
 async def test_a_cancelled_waiter_does_not_block_the_next_one() -> None:
     locks = LocalLocks()
     entered: list[str] = []
-
-    async def waiter(tag: str) -> None:
-        async with locks.hold("conv"):
-            entered.append(tag)
-
     async with locks.hold("conv"):
-        first = asyncio.create_task(waiter("first"))
-        second = asyncio.create_task(waiter("second"))
+        first = asyncio.create_task(_waiter(locks, "first", entered))
+        second = asyncio.create_task(_waiter(locks, "second", entered))
         await asyncio.sleep(0)
         first.cancel()
         await asyncio.sleep(0)
@@ -68,15 +68,10 @@ async def test_a_cancelled_waiter_does_not_block_the_next_one() -> None:
 async def test_a_waiter_cancelled_after_the_hand_off_passes_the_lock_on() -> None:
     locks = LocalLocks()
     entered: list[str] = []
-
-    async def waiter(tag: str) -> None:
-        async with locks.hold("conv"):
-            entered.append(tag)
-
     holder = locks.hold("conv")
     await holder.__aenter__()
-    first = asyncio.create_task(waiter("first"))
-    second = asyncio.create_task(waiter("second"))
+    first = asyncio.create_task(_waiter(locks, "first", entered))
+    second = asyncio.create_task(_waiter(locks, "second", entered))
     await asyncio.sleep(0)
     await holder.__aexit__(None, None, None)  # hands the lock to `first`...
     first.cancel()  # ...which is cancelled before it runs
