@@ -1,4 +1,4 @@
-"""TurnRoutes: the short path for POST channel routes answers exactly as Starlette would."""
+"""RunnerApp / TurnRoutes: the short path for POST channel routes answers exactly as Starlette would."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -20,7 +18,7 @@ from greentic_runner.http.errors import (
     http_exception_handler,
     runner_error_handler,
 )
-from greentic_runner.http.turn_routes import TurnRoutes, exact_post_routes
+from greentic_runner.http.turn_routes import RunnerApp, TurnRoutes, exact_post_routes
 
 
 async def ok(request: Request) -> Response:
@@ -60,9 +58,9 @@ def test_only_parameterless_post_only_routes_take_the_short_path() -> None:
 
 @pytest.fixture
 def client() -> httpx.AsyncClient:
-    app = Starlette(
+    app = RunnerApp(
+        turn_routes=TurnRoutes(exact_post_routes(ROUTES), HANDLERS),
         routes=ROUTES,
-        middleware=[Middleware(TurnRoutes, routes=exact_post_routes(ROUTES), handlers=HANDLERS)],
         exception_handlers=HANDLERS,
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -35,7 +35,7 @@ from .errors import (
 )
 from .metrics import CONTENT_TYPE, Metrics
 from .settings import HttpSettings
-from .turn_routes import TurnRoutes, exact_post_routes
+from .turn_routes import RunnerApp, TurnRoutes, exact_post_routes
 from .turns import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,10 @@ def create_app(
         HttpError: http_error_handler,
         RunnerError: runner_error_handler,
     }
-    app = Starlette(
+    app = RunnerApp(
+        turn_routes=TurnRoutes(exact_post_routes(routes), handlers),
         routes=routes,
-        middleware=[
-            Middleware(TurnRoutes, routes=exact_post_routes(routes), handlers=handlers),
-            Middleware(InternalErrorMiddleware),
-        ],
+        middleware=[Middleware(InternalErrorMiddleware)],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

@@ -4,9 +4,9 @@ router and exception layers.
 Channel webhooks are the server's hot path: every chat message is one. Starlette would try
 the routes in order, wrap the endpoint in its request/response adapter and pass the request
 through two exception middlewares; for a short turn that costs about as much as the turn.
-:class:`TurnRoutes` sits first in the middleware stack, looks the path up in a dict and
-calls the same endpoint with the same :class:`~starlette.requests.Request`, mapping errors
-with the app's own exception handlers. Anything else (other methods, paths with
+:class:`RunnerApp` asks :class:`TurnRoutes` first, before any middleware: it looks the path
+up in a dict and calls the same endpoint with the same :class:`~starlette.requests.Request`,
+mapping errors with the app's own exception handlers. Anything else (other methods, paths with
 parameters, unknown paths) goes down the stack unchanged, so behaviour is identical.
 """
 
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from .errors import error_response
 
@@ -38,27 +40,25 @@ def exact_post_routes(routes: Sequence[BaseRoute]) -> dict[str, Endpoint]:
 
 
 class TurnRoutes:
-    """ASGI middleware serving ``routes`` directly (see the module docstring)."""
+    """The short path's table: ``path → endpoint`` and the app's exception handlers."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        routes: Mapping[str, Endpoint],
-        handlers: Mapping[type[Exception], Handler],
+        self, routes: Mapping[str, Endpoint], handlers: Mapping[type[Exception], Handler]
     ) -> None:
-        self.app = app
         self.routes = dict(routes)
         self.handlers = tuple(handlers.items())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            endpoint = self.routes.get(scope["path"])
-            if endpoint is not None:
-                request = Request(scope, receive)
-                response = await self._respond(endpoint, request)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    async def handled(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer the request when it is one of ours; False to let the app have it."""
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+            return False
+        endpoint = self.routes.get(scope["path"])
+        if endpoint is None:
+            return False
+        request = Request(scope, receive)
+        response = await self._respond(endpoint, request)
+        await response(scope, receive, send)
+        return True
 
     async def _respond(self, endpoint: Endpoint, request: Request) -> Response:
         try:
@@ -69,3 +69,17 @@ class TurnRoutes:
                     return await handler(request, exc)
             log.exception("unhandled error on POST %s", request.url.path)
             return error_response(500, "internal_error", "internal server error")
+
+
+class RunnerApp(Starlette):
+    """Starlette that answers the turn routes before its own middleware stack (whose
+    outermost layer, ServerErrorMiddleware, would wrap every reply's send)."""
+
+    def __init__(self, *, turn_routes: TurnRoutes, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.turn_routes = turn_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # what Starlette sets first; endpoints read it
+        if not await self.turn_routes.handled(scope, receive, send):
+            await super().__call__(scope, receive, send)
