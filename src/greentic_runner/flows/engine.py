@@ -39,7 +39,6 @@ from .templating import (
     Renderer,
     TemplateError,
     compile_template,
-    render_value,
     resolve_bare_paths,
     template_context,
 )
@@ -286,16 +285,12 @@ class FlowEngine:
         return outcome
 
     def _render(self, flow: Flow, node: Node, kind: NodeKind, context: dict[str, Any]) -> Any:
-        mapping = node.mapping
-        if kind.kind == "provider.invoke" and isinstance(mapping, dict):
-            # in_map/out_map render later against their own scopes (input/result).
-            held = {key: mapping[key] for key in _PROVIDER_MAPS if key in mapping}
-            rest = {key: value for key, value in mapping.items() if key not in held}
-            return {**render_value(rest, context), **held}
         compiled = self._renderers.get(id(node))
         if compiled is None or compiled[0] is not node:
-            compiled = self._renderers[id(node)] = (node, compile_template(mapping))
+            compiled = self._renderers[id(node)] = (node, _node_renderer(node, kind))
         payload = compiled[1](context)
+        if kind.kind == "provider.invoke":
+            return payload
         legacy = flow.schema_version < 2
         if kind.kind == "mcp.exec" and isinstance(payload, dict) and "args" in payload:
             # mcp.exec only exists in legacy flows, whose args are bare dotted paths.
@@ -426,6 +421,17 @@ class FlowEngine:
             getattr(observer, hook)(*args)
         except Exception:  # an observer must never change the outcome of a turn
             log.exception("flow observer %s failed", hook)
+
+
+def _node_renderer(node: Node, kind: NodeKind) -> Renderer:
+    """The node's input mapping, compiled (see ``compile_template``)."""
+    mapping = node.mapping
+    if kind.kind == "provider.invoke" and isinstance(mapping, dict):
+        # in_map/out_map render later against their own scopes (input/result).
+        held = {key: mapping[key] for key in _PROVIDER_MAPS if key in mapping}
+        render = compile_template({k: v for k, v in mapping.items() if k not in held})
+        return lambda context: {**render(context), **held}
+    return compile_template(mapping)
 
 
 def _always() -> bool:

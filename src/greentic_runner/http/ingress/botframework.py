@@ -106,7 +106,6 @@ def map_activity(
         message_id=activity_id,
         event_id=activity_id,
     )
-    attachments = activity.get("attachments")
     return ChannelMessage(
         tenant=inb.tenant,
         provider=inb.channel,
@@ -116,7 +115,7 @@ def map_activity(
         raw=activity,
         channel=reply_to or conversation_id or channel,
         locale=_str(activity.get("locale")),
-        attachments=_attachments(activity) if attachments else [],
+        attachments=_attachments(activity),
         mentions=mentions,
         metadata=inb.metadata(),
         channel_data={

@@ -14,7 +14,7 @@ the envelope's session hint, so every turn of one thread by one user resumes the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -115,18 +115,12 @@ def entities(text: str | None, mentions: Iterable[str] = ()) -> dict[str, list[s
     return {"mentions": list(mentions), "urls": urls}
 
 
-def request_metadata(headers: Mapping[str, str], ip: str | None) -> dict[str, Any]:
-    """Headers the flow may see (credentials and signatures removed) and the peer address."""
-    raw = {k.lower(): v for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS}
-    return {"raw_headers": raw, "ip": ip}
-
-
 _HIDDEN_RAW = frozenset(name.encode() for name in _HIDDEN_HEADERS)
 
 
-def asgi_request_metadata(headers: Iterable[tuple[bytes, bytes]], ip: str | None) -> dict[str, Any]:
-    """:func:`request_metadata` straight from an ASGI scope's raw header pairs (servers
-    lowercase the names), without building a headers mapping first."""
+def request_metadata(headers: Iterable[tuple[bytes, bytes]], ip: str | None) -> dict[str, Any]:
+    """Headers the flow may see (credentials and signatures removed) and the peer address,
+    from an ASGI scope's raw header pairs."""
     raw = {
         name.decode("latin-1").lower(): value.decode("latin-1")
         for name, value in headers
@@ -169,7 +163,7 @@ class ChannelMessage:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     buttons: list[dict[str, str]] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=lambda: request_metadata({}, None))
+    metadata: dict[str, Any] = field(default_factory=lambda: request_metadata((), None))
     channel_data: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -15,7 +15,7 @@ from ..dedupe import Claim
 from ..errors import HttpError, error_response
 from ..limits import parse_json, read_body
 from ..outbound import Outbound, outbound
-from .canonical import ChannelMessage, asgi_request_metadata, from_unix
+from .canonical import ChannelMessage, from_unix, request_metadata
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class Inbound:
         """The canonical payload's ``metadata``: visible request headers and the peer IP."""
         scope = self.request.scope
         client = scope.get("client")
-        return asgi_request_metadata(scope["headers"], client[0] if client else None)
+        return request_metadata(scope["headers"], client[0] if client else None)
 
     async def converse(self, message: ChannelMessage) -> Outbound:
         """Run the message's turn; the replies as channel-neutral messages."""
