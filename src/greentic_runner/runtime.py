@@ -39,6 +39,16 @@ class RuntimeKey(NamedTuple):
     def is_revision(self) -> bool:
         return self.revision_id is not None
 
+    def rollout_fields(self) -> dict[str, str | None]:
+        """The revision's ids as JSON fields (none for the legacy key)."""
+        if not self.is_revision:
+            return {}
+        return {
+            "deployment_id": self.deployment_id,
+            "bundle_id": self.bundle_id,
+            "revision_id": self.revision_id,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RolloutIds:

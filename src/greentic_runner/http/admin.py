@@ -42,13 +42,7 @@ def _runtime_status(key: RuntimeKey, runtime: TenantRuntime) -> dict[str, Any]:
             for pack, digest in zip(runtime.overlays, runtime.overlay_digests, strict=True)
         ],
     }
-    if key.is_revision:
-        entry |= {
-            "deployment_id": key.deployment_id,
-            "bundle_id": key.bundle_id,
-            "revision_id": key.revision_id,
-        }
-    return entry
+    return entry | key.rollout_fields()
 
 
 async def status(request: Request) -> Response:

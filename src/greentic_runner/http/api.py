@@ -51,13 +51,7 @@ def _pack_entry(runtime: TenantRuntime) -> list[dict[str, Any]]:
 
 def _tenant_entry(key: RuntimeKey, runtime: TenantRuntime) -> dict[str, Any]:
     entry: dict[str, Any] = {"tenant": key.tenant, "packs": _pack_entry(runtime)}
-    if key.is_revision:
-        entry |= {
-            "deployment_id": key.deployment_id,
-            "bundle_id": key.bundle_id,
-            "revision_id": key.revision_id,
-        }
-    return entry
+    return entry | key.rollout_fields()
 
 
 async def list_tenants(request: Request) -> Response:
