@@ -57,15 +57,19 @@ def test_run_hello_prints_the_greeting_as_a_json_line(tmp_path: Path) -> None:
     assert (tmp_path / ".greentic" / "runner.db").is_file()  # durable by default
 
 
+def _store_url(store: str, sqlite_path: Path, request: pytest.FixtureRequest) -> str:
+    """A store URL for the parametrized backend (Redis: the session's private server)."""
+    if store == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return f"redis://127.0.0.1:{server.port}/0"
+    return f"sqlite:{sqlite_path}"
+
+
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 def test_onboarding_converses_across_run_invocations(
     tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
-    if store == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = f"redis://127.0.0.1:{server.port}/0"
-    else:
-        url = f"sqlite:{tmp_path / 'conv.db'}"
+    url = _store_url(store, tmp_path / "conv.db", request)
     conversation = f"cli-{store}"
 
     def say(text: str) -> list[str]:
@@ -163,11 +167,7 @@ def test_chat_through_a_pipe(tmp_path: Path) -> None:
 def test_a_paused_conversation_survives_a_killed_process(
     tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
-    if store == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = f"redis://127.0.0.1:{server.port}/0"
-    else:
-        url = f"sqlite:{tmp_path / 'kill.db'}"
+    url = _store_url(store, tmp_path / "kill.db", request)
     conversation = f"kill-{store}"
     with subprocess.Popen(
         [*CLI, "chat", ONBOARDING, "--store", url, "--conversation", conversation],
