@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from ..errors import HttpError, JSONResponse
 from ..outbound import Card, Outbound, OutMessage
-from .canonical import ChannelMessage, ProviderIds, attachment, attachment_kind, parse_rfc3339
+from .canonical import ChannelMessage, ProviderIds, attachment, attachment_kind, normalized_rfc3339
 from .common import Inbound
 
 _AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -110,7 +110,7 @@ def map_activity(
         tenant=inb.tenant,
         provider=inb.channel,
         ids=ids,
-        timestamp=parse_rfc3339(_str(activity.get("timestamp"))) or inb.now(),
+        timestamp=normalized_rfc3339(_str(activity.get("timestamp"))) or inb.now(),
         text=text,
         raw=activity,
         channel=reply_to or conversation_id or channel,

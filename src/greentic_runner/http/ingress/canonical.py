@@ -13,6 +13,7 @@ the envelope's session hint, so every turn of one thread by one user resumes the
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -130,22 +131,51 @@ def request_metadata(headers: Iterable[tuple[bytes, bytes]], ip: str | None) -> 
 
 
 def rfc3339(value: datetime) -> str:
+    """``value`` in UTC, as ``datetime.isoformat`` writes it (``…+00:00``)."""
     return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
 
 
-def from_unix(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+class _SecondPrefix:
+    """``YYYY-MM-DDTHH:MM:SS`` of the last whole second formatted: channel messages arrive
+    many per second, and building a datetime for each costs more than the rest of the
+    timestamp."""
+
+    last: tuple[int | None, str] = (None, "")
+
+    @classmethod
+    def of(cls, second: int) -> str:
+        cached, prefix = cls.last
+        if cached != second:
+            prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()
+            cls.last = (second, prefix)
+        return prefix
 
 
-def parse_rfc3339(value: str | None) -> datetime | None:
-    """An ISO-8601/RFC 3339 timestamp (``Z`` accepted), or None when absent or unparsable."""
+def unix_rfc3339(seconds: float) -> str:
+    """``rfc3339(datetime.fromtimestamp(seconds, UTC))``, same rounding (half-even to the
+    microsecond) and same text, without the datetime."""
+    fraction, whole = math.modf(seconds)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        whole += 1
+    elif micros < 0:
+        micros += 1_000_000
+        whole -= 1
+    prefix = _SecondPrefix.of(int(whole))
+    return f"{prefix}.{micros:06d}+00:00" if micros else f"{prefix}+00:00"
+
+
+def normalized_rfc3339(value: str | None) -> str | None:
+    """A channel's ISO-8601/RFC 3339 timestamp (``Z`` accepted; no offset means UTC) in
+    UTC, or None when absent or unparsable."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return rfc3339(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 @dataclass(slots=True)
@@ -155,7 +185,7 @@ class ChannelMessage:
     tenant: str
     provider: str
     ids: ProviderIds
-    timestamp: datetime
+    timestamp: str  # RFC 3339, UTC
     text: str | None
     raw: Any
     channel: str | None = None
@@ -184,7 +214,7 @@ class ChannelMessage:
             "provider": self.provider,
             "provider_ids": self.ids.to_dict(),
             "session": {"key": session_key or self.session_key, "scopes": self.scopes()},
-            "timestamp": rfc3339(self.timestamp),
+            "timestamp": self.timestamp,
             "locale": self.locale,
             "text": self.text,
             "attachments": self.attachments,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +14,7 @@ from ..dedupe import Claim
 from ..errors import HttpError, error_response
 from ..limits import parse_json, read_body
 from ..outbound import Outbound, outbound
-from .canonical import ChannelMessage, from_unix, request_metadata
+from .canonical import ChannelMessage, request_metadata, unix_rfc3339
 
 
 @dataclass(slots=True)
@@ -39,8 +38,9 @@ class Inbound:
     def json(self) -> object:
         return parse_json(self.body, self.ctx.settings.limits, f"{self.channel} payload")
 
-    def now(self) -> datetime:
-        return from_unix(self.ctx.clock.now())
+    def now(self) -> str:
+        """The server's time, as a canonical payload timestamp."""
+        return unix_rfc3339(self.ctx.clock.now())
 
     def metadata(self) -> dict[str, object]:
         """The canonical payload's ``metadata``: visible request headers and the peer IP."""

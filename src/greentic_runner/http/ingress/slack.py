@@ -31,7 +31,7 @@ from .canonical import (
     attachment,
     attachment_kind,
     button,
-    from_unix,
+    unix_rfc3339,
 )
 from .common import Inbound, inbound
 from .signatures import verify_slack
@@ -49,9 +49,9 @@ def _verify(inb: Inbound) -> None:
 
 def _ts_time(inb: Inbound, ts: Any, fallback: Any = None) -> Any:
     if isinstance(ts, str) and ts.split(".", 1)[0].isdigit():
-        return from_unix(int(ts.split(".", 1)[0]))
+        return unix_rfc3339(int(ts.split(".", 1)[0]))
     if isinstance(fallback, int):
-        return from_unix(fallback)
+        return unix_rfc3339(fallback)
     return inb.now()
 
 

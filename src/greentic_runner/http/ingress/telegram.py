@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from ..errors import HttpError, JSONResponse
 from ..outbound import Outbound
-from .canonical import ChannelMessage, ProviderIds, attachment, button, from_unix
+from .canonical import ChannelMessage, ProviderIds, attachment, button, unix_rfc3339
 from .common import Inbound, inbound
 from .signatures import verify_telegram
 
@@ -108,7 +108,7 @@ def _message(inb: Inbound, update: dict[str, Any]) -> ChannelMessage | None:
         tenant=inb.tenant,
         provider="telegram",
         ids=ids,
-        timestamp=from_unix(date) if isinstance(date, int) and kind == "message" else inb.now(),
+        timestamp=unix_rfc3339(date) if isinstance(date, int) and kind == "message" else inb.now(),
         text=text,
         raw=update,
         channel=chat_id,

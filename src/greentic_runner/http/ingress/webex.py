@@ -22,7 +22,7 @@ from starlette.responses import Response
 from ..errors import HttpError, JSONResponse
 from ..outbound import Outbound, OutMessage
 from .botframework import ADAPTIVE
-from .canonical import ChannelMessage, ProviderIds, attachment, parse_rfc3339
+from .canonical import ChannelMessage, ProviderIds, attachment, normalized_rfc3339
 from .common import Inbound, inbound
 from .signatures import verify_webex
 
@@ -57,7 +57,7 @@ def _message(inb: Inbound, payload: dict[str, Any], data: dict[str, Any]) -> Cha
         tenant=inb.tenant,
         provider="webex",
         ids=ids,
-        timestamp=parse_rfc3339(data.get("created") or payload.get("created")) or inb.now(),
+        timestamp=normalized_rfc3339(data.get("created") or payload.get("created")) or inb.now(),
         text=_text(data),
         raw=payload,
         channel=room,

@@ -24,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from ..context import context
 from ..errors import HttpError, JSONResponse, error_response
 from ..outbound import Outbound
-from .canonical import ChannelMessage, ProviderIds, attachment, button, from_unix
+from .canonical import ChannelMessage, ProviderIds, attachment, button, unix_rfc3339
 from .common import Inbound, inbound
 from .signatures import verify_hub_signature
 
@@ -104,7 +104,7 @@ def _message(
         tenant=inb.tenant,
         provider="whatsapp",
         ids=ids,
-        timestamp=from_unix(int(stamp))
+        timestamp=unix_rfc3339(int(stamp))
         if isinstance(stamp, str) and stamp.isdigit()
         else inb.now(),
         text=text,
