@@ -51,7 +51,7 @@ async def test_readyz_is_ready_until_draining(host: RunnerHost) -> None:
     app = build_app(host)
     async with client(app) as http:
         ready = await http.get("/readyz")
-        app.state.ctx.draining = True
+        app.ctx.draining = True
         draining = await http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "active_packs": 1}

@@ -108,7 +108,7 @@ async def test_a_redelivery_while_the_first_still_runs_is_deferred_not_acknowled
 ) -> None:
     """Acknowledging it would lose the update if the first delivery's process died."""
     app = build_app(host)
-    claim = await app.state.ctx.dedupe.claim("demo:telegram:8")  # the first delivery, running
+    claim = await app.ctx.dedupe.claim("demo:telegram:8")  # the first delivery, running
     assert claim.state == "new"
     spy = TurnSpy(host)
     async with client(app) as http:
@@ -117,7 +117,7 @@ async def test_a_redelivery_while_the_first_still_runs_is_deferred_not_acknowled
     assert deferred.headers["retry-after"] == "5"
     assert deferred.json()["error"]["code"] == "in_progress"
     assert spy.calls == []
-    await app.state.ctx.dedupe.release("demo:telegram:8")  # the first delivery failed
+    await app.ctx.dedupe.release("demo:telegram:8")  # the first delivery failed
     async with client(app) as http:
         retried = await http.post(URL, json=update(8, "hi"))
     assert retried.status_code == 200 and len(spy.calls) == 1

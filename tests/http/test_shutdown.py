@@ -47,8 +47,8 @@ async def test_in_flight_turn_finishes_after_stop_is_requested(host: RunnerHost)
     await serving
     assert response.status_code == 200
     assert response.json()["activities"][0]["payload"]["status"] == "pending"
-    assert app.state.ctx.draining is True
-    assert app.state.ctx.turns.in_flight == 0
+    assert app.ctx.draining is True
+    assert app.ctx.turns.in_flight == 0
 
 
 async def test_drain_waits_for_turns_and_gives_up_after_the_timeout(host: RunnerHost) -> None:

@@ -59,6 +59,7 @@ def test_only_parameterless_post_only_routes_take_the_short_path() -> None:
 @pytest.fixture
 def client() -> httpx.AsyncClient:
     app = RunnerApp(
+        ctx=None,  # these routes never read the server context
         turn_routes=TurnRoutes(exact_post_routes(ROUTES), HANDLERS),
         routes=ROUTES,
         exception_handlers=HANDLERS,

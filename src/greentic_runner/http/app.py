@@ -62,7 +62,7 @@ def create_app(
     reload_source: PackSource | None = None,
     reloader: Callable[[], Awaitable[Any]] | None = None,
     clock: Clock = SYSTEM_CLOCK,
-) -> Starlette:
+) -> RunnerApp:
     """An ASGI app serving ``host``: activities API, channel adapters, health, admin,
     metrics, OpenAPI and the chat page. ``reload_source`` enables ``/admin/packs/reload``
     (``reload_all`` under the context's reload lock); ``reloader``, when given, is awaited
@@ -100,12 +100,11 @@ def create_app(
         HttpError: http_error_handler,
         RunnerError: runner_error_handler,
     }
-    app = RunnerApp(
+    return RunnerApp(
+        ctx=ctx,
         turn_routes=TurnRoutes(exact_post_routes(routes), handlers),
         routes=routes,
         middleware=[Middleware(InternalErrorMiddleware)],
         exception_handlers=handlers,
         lifespan=lifespan,
     )
-    app.state.ctx = ctx
-    return app

@@ -1,4 +1,4 @@
-"""ServerContext: the per-app state every handler reads (``request.app.state.ctx``)."""
+"""ServerContext: the per-app state every handler reads (``RunnerApp.ctx``)."""
 
 from __future__ import annotations
 
@@ -33,5 +33,6 @@ class ServerContext:
 
 
 def context(request: Request) -> ServerContext:
-    ctx: ServerContext = request.app.state.ctx
+    """The request's app's context (an attribute, not ``app.state``: every request asks)."""
+    ctx: ServerContext = request.scope["app"].ctx
     return ctx

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.supervisors import Multiprocess
 
@@ -47,6 +46,7 @@ from .dedupe_redis import shared_dedupe
 from .instrument import metered_runtime_factory, metered_session_store, metered_state_store
 from .metrics import Metrics
 from .settings import ChannelSecrets, HttpSettings
+from .turn_routes import RunnerApp
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,12 @@ class Server:
     """An opened server: the host (started, packs loaded) and its ASGI app."""
 
     host: RunnerHost
-    app: Starlette
+    app: RunnerApp
     plan: ServePlan
 
     @property
     def context(self) -> ServerContext:
-        ctx: ServerContext = self.app.state.ctx
-        return ctx
+        return self.app.ctx
 
 
 async def open_server(plan: ServePlan, stack: AsyncExitStack) -> Server:
@@ -158,7 +157,7 @@ async def open_server(plan: ServePlan, stack: AsyncExitStack) -> Server:
     app = create_app(
         host, settings, metrics=metrics, dedupe=dedupe, reload_source=source, reloader=reloader
     )
-    app.state.ctx.reload_lock = lock
+    app.ctx.reload_lock = lock
     unverified = settings.secrets.unverified_channels()
     if unverified and not is_loopback(plan.host):
         log.warning("channel requests are not signature-checked for: %s", ", ".join(unverified))

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from .context import ServerContext
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,12 @@ class TurnRoutes:
 
 class RunnerApp(Starlette):
     """Starlette that answers the turn routes before its own middleware stack (whose
-    outermost layer, ServerErrorMiddleware, would wrap every reply's send)."""
+    outermost layer, ServerErrorMiddleware, would wrap every reply's send). ``ctx`` is
+    the ServerContext every handler reads (:func:`~.context.context`)."""
 
-    def __init__(self, *, turn_routes: TurnRoutes, **kwargs: Any) -> None:
+    def __init__(self, *, ctx: ServerContext, turn_routes: TurnRoutes, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.ctx = ctx
         self.turn_routes = turn_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
