@@ -119,6 +119,30 @@ async def test_body_over_the_cap_is_413(host: RunnerHost) -> None:
     assert small.status_code == 200
 
 
+async def test_declared_length_over_the_cap_is_413_before_reading(host: RunnerHost) -> None:
+    app = build_app(host, limits=Limits(max_body_bytes=64))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/webchat/activities",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"65")],
+        "client": ("127.0.0.1", 1),
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("the body was read although its declared length is over the cap")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert b"request body exceeds 64 bytes" in sent[1]["body"]  # type: ignore[operator]
+
+
 async def test_streamed_body_without_length_is_cut_at_the_cap(host: RunnerHost) -> None:
     app = build_app(host, limits=Limits(max_body_bytes=64))
     sent: list[int] = []

@@ -6,6 +6,7 @@ make the server buffer more than ``max_body_bytes`` (a lying ``Content-Length`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +41,21 @@ def _too_large(limit: int) -> HttpError:
     return HttpError(413, "payload_too_large", f"request body exceeds {limit} bytes")
 
 
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The raw ``Content-Length`` value (a scan of the ASGI pairs: Starlette's ``Headers``
+    would be built just for this)."""
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            return value
+    return None
+
+
 async def read_body(request: Request, limits: Limits) -> bytes:
     """The whole body, or HttpError 413 once it passes the cap (400 on a broken upload).
 
     Reads the ASGI messages directly (not ``request.stream()``, an async generator that
     costs measurably per request), so it must be the request's only body reader."""
-    declared = request.headers.get("content-length")
+    declared = _content_length(request.scope["headers"])
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise _too_large(limits.max_body_bytes)
     chunks: list[bytes] = []
