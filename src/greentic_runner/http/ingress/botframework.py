@@ -68,6 +68,16 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _inner_str(outer: dict[str, Any], key: str, inner: str = "id") -> str | None:
+    """``outer[key][inner]`` when that is a non-empty string (``from.id``, ``conversation.id``…)."""
+    value = outer.get(key)
+    if isinstance(value, dict):
+        found = value.get(inner)
+        if isinstance(found, str) and found:
+            return found
+    return None
+
+
 def map_activity(
     inb: Inbound, activity: dict[str, Any], *, thread_from_reply: bool
 ) -> ChannelMessage | None:
@@ -77,7 +87,7 @@ def map_activity(
     kind = activity.get("type", "message")
     if kind != "message":
         return None
-    user = _str(_object(activity.get("from")).get("id"))
+    user = _inner_str(activity, "from")
     if user is None:
         raise HttpError(400, "bad_request", f"{inb.channel} activity has no `from.id`")
     text = _str(activity.get("text"))
@@ -91,20 +101,19 @@ def map_activity(
     if text is None and value is not None:
         text = _submit_text(value)
     channel_data = _object(activity.get("channelData"))
-    conversation = _object(activity.get("conversation"))
-    conversation_id = _str(conversation.get("id"))
-    channel = _str(_object(channel_data.get("channel")).get("id"))
+    conversation_id = _inner_str(activity, "conversation")
+    channel = _inner_str(channel_data, "channel")
     reply_to = _str(activity.get("replyToId")) if thread_from_reply else None
     activity_id = _str(activity.get("id"))
     ids = ProviderIds(
-        team_id=_str(_object(channel_data.get("team")).get("id")),
-        workspace_id=_str(conversation.get("tenantId")),
-        conversation_id=conversation_id,
-        thread_id=reply_to,
-        channel_id=channel,
-        user_id=user,
-        message_id=activity_id,
-        event_id=activity_id,
+        _inner_str(channel_data, "team"),
+        _inner_str(activity, "conversation", "tenantId"),
+        conversation_id,
+        reply_to,
+        channel,
+        user,
+        activity_id,
+        activity_id,
     )
     return ChannelMessage(
         tenant=inb.tenant,
@@ -115,7 +124,7 @@ def map_activity(
         raw=activity,
         channel=reply_to or conversation_id or channel,
         locale=_str(activity.get("locale")),
-        attachments=_attachments(activity),
+        attachments=_attachments(activity) if "attachments" in activity else [],
         mentions=mentions,
         metadata=inb.metadata(),
         channel_data={

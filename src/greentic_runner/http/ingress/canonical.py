@@ -58,17 +58,17 @@ class ProviderIds:
         return self.thread_id or self.conversation_id or self.channel_id
 
     def to_dict(self) -> dict[str, str]:
-        names = (
-            "team_id",
-            "workspace_id",
-            "conversation_id",
-            "thread_id",
-            "channel_id",
-            "user_id",
-            "message_id",
-            "event_id",
-        )
-        return {n: v for n in names if (v := getattr(self, n)) is not None}
+        everything = {
+            "team_id": self.team_id,
+            "workspace_id": self.workspace_id,
+            "conversation_id": self.conversation_id,
+            "thread_id": self.thread_id,
+            "channel_id": self.channel_id,
+            "user_id": self.user_id,
+            "message_id": self.message_id,
+            "event_id": self.event_id,
+        }
+        return {name: value for name, value in everything.items() if value is not None}
 
 
 def session_key(tenant: str, provider: str, ids: ProviderIds) -> str:
@@ -201,6 +201,8 @@ class ChannelMessage:
         return session_key(self.tenant, self.provider, self.ids)
 
     def scopes(self) -> list[str]:
+        if not self.attachments and not self.buttons:
+            return ["chat"]
         scopes = ["chat"]
         if self.attachments:
             scopes.append("attachments")
