@@ -65,7 +65,7 @@ clean:
 BENCH_VENV := .bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: bench ensure-wrk
+.PHONY: bench bench-icount ensure-wrk ensure-valgrind
 
 $(BENCH_STAMP): bench/peer/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -81,3 +81,15 @@ ensure-wrk:
 
 bench: $(STAMP) $(BENCH_STAMP) ensure-redis ensure-wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Instructions per WebChat request, ours vs the bare echo app, counted by valgrind: a
+# noise-free companion to http-webchat (bench/icount.py; about a minute).
+bench-icount: $(STAMP) ensure-valgrind
+	$(BIN)/python -m bench.icount
+
+ensure-valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  echo "installing valgrind for bench-icount"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }

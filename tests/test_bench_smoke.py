@@ -5,8 +5,10 @@ No timing is asserted: figures come from ``make bench`` (docs/performance.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from bench import scripts
+from bench import icount, scripts
 from bench.common import BenchCheckError
 from bench.report import Outcome, Target
 from bench.scenarios import floor, turns
@@ -50,3 +52,17 @@ def test_bench_line_ends_with_the_ratio() -> None:
     assert missed.line() == "BENCH tenants-10k tenants=10 target=<=1.2 held=no ratio=1.3"
     pending = Outcome("http-webchat", status="pending", note="not landed")
     assert pending.line() == 'BENCH http-webchat status=pending reason="not landed" ratio=n/a'
+
+
+@pytest.mark.parametrize("side", icount.SIDES)
+async def test_icount_drives_each_app_with_checked_replies(side: str) -> None:
+    await icount.child(side, requests=3, warmup=2)
+
+
+async def test_icount_refuses_an_app_that_does_not_echo() -> None:
+    async def wrong(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"activities": []}'})
+
+    with pytest.raises(BenchCheckError, match="text of the first reply"):
+        await icount.drive(wrong, requests=1, warmup=0)
