@@ -51,3 +51,19 @@ async def test_the_oldest_entry_is_evicted_at_the_bound() -> None:
 def test_bound_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         MemoryDedupe(max_entries=0)
+
+
+async def test_remembered_values_are_json_like_on_redis() -> None:
+    """Values are kept serialized: what comes back is an equal copy, and a value the Redis
+    store could not keep is refused here too."""
+    dedupe = MemoryDedupe(clock=FakeClock())
+    value = {"status": 200, "headers": {"x-a": "1"}, "text": "ok"}
+    await dedupe.claim("k")
+    await dedupe.complete("k", value)
+    value["status"] = 500  # the caller's object changing later does not change the memory
+    assert await dedupe.claim("k") == Claim(
+        "done", {"status": 200, "headers": {"x-a": "1"}, "text": "ok"}
+    )
+    await dedupe.claim("bad")
+    with pytest.raises(TypeError):
+        await dedupe.complete("bad", {"when": object()})

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from ..clock import SYSTEM_CLOCK, Clock
 from ..fastinit import fast_frozen_init
 
@@ -46,7 +48,8 @@ class DedupeStore(Protocol):
         ...
 
     async def complete(self, key: str, value: Any) -> None:
-        """Remember the response for ``key`` (JSON-compatible ``value``)."""
+        """Remember the response for ``key`` (a JSON-compatible ``value``; ``claim`` gives
+        back an equal one, not the same object)."""
         ...
 
     async def release(self, key: str) -> None:
@@ -54,17 +57,16 @@ class DedupeStore(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class _Entry:
-    expires_at: float
-    done: bool = False
-    value: Any = None
+_IN_FLIGHT_VALUE = None  # an entry's value while its turn runs
 
 
 class MemoryDedupe:
     """An in-process :class:`DedupeStore`: at most ``max_entries`` keys, each for ``ttl_secs``.
 
     When full, the oldest key is evicted first (a very late redelivery of it runs again).
+    An entry is ``(expires_at, value)``: the remembered value serialized as JSON bytes, like
+    the Redis store keeps it (the same values work on both), ``None`` while in flight. Plain
+    tuples of atoms: ten thousand remembered responses are no work for the garbage collector.
     """
 
     def __init__(
@@ -78,32 +80,29 @@ class MemoryDedupe:
         self.max_entries = max_entries
         self.ttl_secs = ttl_secs
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, bytes | None]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _live(self, key: str) -> _Entry | None:
-        entry = self._entries.get(key)
-        if entry is not None and entry.expires_at <= self._clock.now():
-            del self._entries[key]
-            return None
-        return entry
-
     async def claim(self, key: str) -> Claim:
-        entry = self._live(key)
+        now = self._clock.now()
+        entry = self._entries.get(key)
         if entry is not None:
-            return Claim("done", entry.value) if entry.done else IN_FLIGHT
+            expires_at, value = entry
+            if expires_at > now:
+                return IN_FLIGHT if value is None else Claim("done", orjson.loads(value))
+            del self._entries[key]
         while len(self._entries) >= self.max_entries:
             self._entries.popitem(last=False)
-        self._entries[key] = _Entry(self._clock.now() + self.ttl_secs)
+        self._entries[key] = (now + self.ttl_secs, _IN_FLIGHT_VALUE)
         return NEW
 
     async def complete(self, key: str, value: Any) -> None:
-        self._entries[key] = _Entry(self._clock.now() + self.ttl_secs, True, value)
+        self._entries[key] = (self._clock.now() + self.ttl_secs, orjson.dumps(value))
         self._entries.move_to_end(key)
 
     async def release(self, key: str) -> None:
         entry = self._entries.get(key)
-        if entry is not None and not entry.done:
+        if entry is not None and entry[1] is None:
             del self._entries[key]

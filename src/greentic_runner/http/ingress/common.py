@@ -116,17 +116,16 @@ _DERIVED_HEADERS = (b"content-length", b"content-type")
 def snapshot_response(response: Response) -> dict[str, object]:
     """A JSON-compatible copy of a response, for the dedupe store: the body as ``text``
     when it is UTF-8 (JSON replies always are), else base64 as ``body``."""
-    headers = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in response.raw_headers
-        if name not in _DERIVED_HEADERS
-    }
+    headers = {}
+    for name, value in response.raw_headers:
+        if name not in _DERIVED_HEADERS:  # JSON replies have no others
+            headers[name.decode("latin-1")] = value.decode("latin-1")
     snapshot: dict[str, object] = {
         "status": response.status_code,
         "media_type": response.media_type,
         "headers": headers,
     }
-    body = bytes(response.body)
+    body = response.body if isinstance(response.body, bytes) else bytes(response.body)
     try:
         snapshot["text"] = body.decode()
     except UnicodeDecodeError:
