@@ -6,6 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit clean ensure-redis ensure-chromium examples
 
+# $(call ensure_command,COMMAND,DEBIAN_PACKAGE,WHAT_FOR): apt-get install the package when
+# the command is missing (as root, else through sudo).
+define ensure_command
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  echo "installing $(2) for $(3)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); }
+endef
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -37,19 +47,11 @@ typecheck: $(STAMP)
 
 # The storage tests start a private redis-server on a free port (never touching 6379).
 ensure-redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server for the storage tests"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	$(call ensure_command,redis-server,redis-server,the storage tests)
 
 # The /chat browser test drives Debian's chromium through Playwright (no browser download).
 ensure-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium for the browser test"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	$(call ensure_command,chromium,chromium,the browser test)
 
 unit: $(STAMP) ensure-redis ensure-chromium
 	$(BIN)/pytest
@@ -73,11 +75,7 @@ $(BENCH_STAMP): bench/peer/requirements.txt
 	touch $(BENCH_STAMP)
 
 ensure-wrk:
-	@command -v wrk >/dev/null 2>&1 || { \
-	  echo "installing wrk for the http-webchat benchmark"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(call ensure_command,wrk,wrk,the http-webchat benchmark)
 
 bench: $(STAMP) $(BENCH_STAMP) ensure-redis ensure-wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
@@ -88,8 +86,4 @@ bench-icount: $(STAMP) ensure-valgrind
 	$(BIN)/python -m bench.icount
 
 ensure-valgrind:
-	@command -v valgrind >/dev/null 2>&1 || { \
-	  echo "installing valgrind for bench-icount"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	$(call ensure_command,valgrind,valgrind,bench-icount)
