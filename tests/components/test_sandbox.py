@@ -14,6 +14,7 @@ from greentic_runner.components.sandbox import ComponentCallError
 from greentic_runner.components.wasm import WasmInvoker
 
 from .conftest import PackFactory
+from .test_engine import ticker_threads
 
 PAGE = 65536
 
@@ -149,9 +150,13 @@ async def test_calls_need_the_running_lifespan(
     invoker = WasmInvoker(cache_dir=tmp_path)
     with pytest.raises(ComponentCallError, match="not started"):
         await invoker.invoke(make_pack("echo06"), ComponentCall("echo06", "run", 1, ctx))
+    idle = ticker_threads()
     async with invoker:
         assert invoker.running
+        assert ticker_threads() == idle  # no call yet: no epoch ticker
         assert (
             await invoker.invoke(make_pack("echo06"), ComponentCall("echo06", "run", 1, ctx)) == 1
         )
+        assert ticker_threads() == idle + 1
     assert not invoker.running
+    assert ticker_threads() == idle

@@ -62,8 +62,11 @@ def shared_engine(settings: EngineSettings) -> wasmtime.Engine:
 class EpochTicker:
     """Increments the engine epoch every ``tick_ms`` on a daemon thread.
 
-    An async context manager: the thread lives exactly as long as the ``async with`` block of
-    its owner (the invoker's lifespan). Deadlines are expressed in ticks, see :meth:`ticks_for`.
+    An async context manager owned by the invoker's lifespan. The thread starts with the
+    first deadline armed inside the ``async with`` block (:meth:`ensure_running`, called
+    before every call's deadline is set) and ends with the block: a host whose packs never
+    call a component runs no ticker (a 100 Hz thread costs GIL hand-offs on a busy core).
+    Deadlines are expressed in ticks, see :meth:`ticks_for`.
     """
 
     def __init__(self, engine: wasmtime.Engine, tick_ms: int) -> None:
@@ -73,6 +76,13 @@ class EpochTicker:
         self.tick_ms = tick_ms
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # calls arm deadlines from worker threads
+        self._open = False
+
+    @property
+    def open(self) -> bool:
+        """Inside the owner's ``async with`` block: deadlines may be armed."""
+        return self._open
 
     @property
     def running(self) -> bool:
@@ -82,7 +92,19 @@ class EpochTicker:
         """Epoch ticks covering ``timeout_ms``; one extra because the current tick is partial."""
         return -(-timeout_ms // self.tick_ms) + 1
 
+    def ensure_running(self) -> None:
+        """Start the thread if the block is open and it is not ticking yet."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._open and self._thread is None:
+                self._start()
+
     def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
         if self.running:
             return
         self._stop.clear()
@@ -90,7 +112,8 @@ class EpochTicker:
         self._thread.start()
 
     def stop(self) -> None:
-        thread, self._thread = self._thread, None
+        with self._lock:
+            thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
             thread.join()
@@ -101,7 +124,7 @@ class EpochTicker:
             self._engine.increment_epoch()
 
     async def __aenter__(self) -> EpochTicker:
-        self.start()
+        self._open = True
         return self
 
     async def __aexit__(
@@ -110,4 +133,6 @@ class EpochTicker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        with self._lock:
+            self._open = False  # a late deadline must not start it again
         await asyncio.to_thread(self.stop)

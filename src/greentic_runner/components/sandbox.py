@@ -138,6 +138,7 @@ class Sandbox:
         limits = scope.limits
         store = wasmtime.Store(self._engine)
         store.set_fuel(limits.fuel)
+        self._ticker.ensure_running()
         store.set_epoch_deadline(self._ticker.ticks_for(limits.timeout_ms))
         store.set_limits(memory_size=limits.memory_bytes)
         if loaded.plan.uses_wasi:

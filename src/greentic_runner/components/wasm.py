@@ -5,12 +5,12 @@ Usage::
     async with WasmInvoker(services=HostServices(state=store)) as invoker:
         output = await invoker.invoke(pack, ComponentCall("hello", "greet", {"name": "x"}, ctx))
 
-The ``async with`` block owns the epoch ticker thread that enforces wall-clock deadlines;
-calls outside it are refused. Component bytes come from ``pack.components[ref].wasm_path``
-read through ``pack.read_file``; compiled artifacts are cached in memory and on disk
-(:mod:`.cache`); each call runs on one of the invoker's worker threads (:mod:`.workers`) in a
-fresh store (:mod:`.sandbox`), with argument and result conversions compiled when the component
-is loaded (:mod:`.exportcall`).
+The ``async with`` block owns the epoch ticker thread that enforces wall-clock deadlines
+(started by the first call); calls outside it are refused. Component bytes come from
+``pack.components[ref].wasm_path`` read through ``pack.read_file``; compiled artifacts are
+cached in memory and on disk (:mod:`.cache`); each call runs on one of the invoker's worker
+threads (:mod:`.workers`) in a fresh store (:mod:`.sandbox`), with argument and result
+conversions compiled when the component is loaded (:mod:`.exportcall`).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class WasmInvoker:
 
     @property
     def running(self) -> bool:
-        return self._ticker.running and self._workers.running
+        return self._ticker.open and self._workers.running
 
     # -- loading -------------------------------------------------------------------------------
 
