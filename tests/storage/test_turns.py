@@ -1,4 +1,4 @@
-"""fetch_wait and begin_turn: the combined turn operations, on every backend, and the plain
+"""fetch_wait and turn_starter: the combined turn operations, on every backend, and the plain
 fallback for stores that implement only the SessionStore protocol."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.storage.storage_helpers import ctx, data, scope
 from greentic_runner.errors import SessionError, StoreError
 from greentic_runner.storage import LeasePolicy, SessionData, SessionStore
 from greentic_runner.storage.session import fetch_wait
-from greentic_runner.storage.turns import begin_turn
+from greentic_runner.storage.turns import turn_starter
 from greentic_runner.tenancy import ReplyScope, TenantCtx
 
 
@@ -105,20 +105,20 @@ async def test_fetch_wait_matches_find_then_get_after_reregistration(
     )
 
 
-# -- begin_turn ------------------------------------------------------------------------------
+# -- turn_starter ----------------------------------------------------------------------------
 
 
 async def test_a_turn_reads_parks_and_clears(sessions: SessionStore, tenant: str) -> None:
     c, scopes = ctx(tenant), [scope(), scope("c1-correlated")]
     for store in _stores(sessions):
-        async with begin_turn(store, "conv", c, "u1", scopes) as turn:
+        async with turn_starter(store)("conv", c, "u1", scopes) as turn:
             assert turn.parked is None
             await turn.park(c, "u1", scope(), "k1", data(tenant, node="ask"))
         assert await sessions.get_session("k1") == data(tenant, node="ask")
-        async with begin_turn(store, "conv", c, "u1", scopes) as turn:
+        async with turn_starter(store)("conv", c, "u1", scopes) as turn:
             assert turn.parked == ("k1", data(tenant, node="ask"))
             await turn.park(c, "u1", scope(), "k1", data(tenant, node="greet"))
-        async with begin_turn(store, "conv", c, "u1", scopes) as turn:
+        async with turn_starter(store)("conv", c, "u1", scopes) as turn:
             assert turn.parked == ("k1", data(tenant, node="greet"))
             await turn.clear(c, "u1", scopes)
         assert await sessions.get_session("k1") is None
@@ -129,7 +129,7 @@ async def test_a_turn_clears_every_scope(sessions: SessionStore, tenant: str) ->
     c = ctx(tenant)
     await sessions.register_wait(c, "u1", scope("a"), "ka", data(tenant))
     await sessions.register_wait(c, "u1", scope("b"), "kb", data(tenant))
-    async with begin_turn(sessions, "conv", c, "u1", [scope("a"), scope("b")]) as turn:
+    async with turn_starter(sessions)("conv", c, "u1", [scope("a"), scope("b")]) as turn:
         assert turn.parked == ("ka", data(tenant))
         await turn.clear(c, "u1", [scope("a"), scope("b")])
     assert await sessions.list_waits_for_user(c, "u1") == []
@@ -137,23 +137,23 @@ async def test_a_turn_clears_every_scope(sessions: SessionStore, tenant: str) ->
 
 async def test_a_turn_keeps_the_contract_checks(sessions: SessionStore, tenant: str) -> None:
     c = ctx(tenant)
-    async with begin_turn(sessions, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(sessions)("conv", c, "u1", [scope()]) as turn:
         with pytest.raises(SessionError, match="does not match session data user"):
             await turn.park(c, "u1", scope(), "k1", data(tenant, user="u2"))
     await sessions.register_wait(c, "u1", scope("x"), "k2", data(tenant))
-    async with begin_turn(sessions, "other", c, "u2", [scope()]) as turn:
+    async with turn_starter(sessions)("other", c, "u2", [scope()]) as turn:
         with pytest.raises(SessionError, match="must keep its user"):
             await turn.park(c, "u2", scope(), "k2", data(tenant, user="u2"))
     assert await sessions.get_session("k2") == data(tenant)
     # A refused write still ends the turn: the lock is free again.
-    async with begin_turn(sessions, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(sessions)("conv", c, "u1", [scope()]) as turn:
         assert turn.parked is None
 
 
 async def test_a_turn_ends_with_one_write(sessions: SessionStore, tenant: str) -> None:
     c = ctx(tenant)
     for store in _stores(sessions):
-        async with begin_turn(store, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(store)("conv", c, "u1", [scope()]) as turn:
             await turn.park(c, "u1", scope(), "k1", data(tenant))
             with pytest.raises(StoreError, match="ran twice"):
                 await turn.clear(c, "u1", [scope()])
@@ -166,7 +166,7 @@ async def test_turns_of_one_conversation_are_serialized(shared_or_memory: Kit, t
     c = ctx(tenant)
 
     async def increment(store: SessionStore) -> None:
-        async with begin_turn(store, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(store)("conv", c, "u1", [scope()]) as turn:
             count = 0 if turn.parked is None else int(turn.parked[1].context_json)
             await asyncio.sleep(0)  # let the others try to get in
             await turn.park(c, "u1", scope(), "k1", data(tenant, context=str(count + 1)))
@@ -182,11 +182,11 @@ async def test_a_busy_turn_waits_then_reads_the_new_wait(shared_kit: Kit, tenant
     entered = asyncio.Event()
 
     async def contender() -> SessionData | None:
-        async with begin_turn(second, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(second)("conv", c, "u1", [scope()]) as turn:
             entered.set()
             return None if turn.parked is None else turn.parked[1]
 
-    async with begin_turn(first, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(first)("conv", c, "u1", [scope()]) as turn:
         task = asyncio.create_task(contender())
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(asyncio.shield(entered.wait()), timeout=0.2)
@@ -198,7 +198,7 @@ async def test_park_releases_the_lease_for_other_processes(shared_kit: Kit, tena
     shared_kit.lease = LeasePolicy(wait_timeout=0.05)
     first, second = await shared_kit.session_store(), await shared_kit.session_store()
     c = ctx(tenant)
-    async with begin_turn(first, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(first)("conv", c, "u1", [scope()]) as turn:
         with pytest.raises(StoreError, match="waiting for turn lock 'conv'"):
             async with second.turn_lock("conv"):
                 pass
@@ -214,8 +214,8 @@ async def test_a_failed_turn_leaves_the_wait_and_frees_the_lock(
     c = ctx(tenant)
     await sessions.register_wait(c, "u1", scope(), "k1", data(tenant))
     with pytest.raises(RuntimeError):
-        async with begin_turn(sessions, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(sessions)("conv", c, "u1", [scope()]) as turn:
             assert turn.parked == ("k1", data(tenant))
             raise RuntimeError("engine failed")
-    async with begin_turn(sessions, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(sessions)("conv", c, "u1", [scope()]) as turn:
         assert turn.parked == ("k1", data(tenant))

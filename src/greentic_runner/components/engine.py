@@ -98,18 +98,11 @@ class EpochTicker:
             return
         with self._lock:
             if self._open and self._thread is None:
-                self._start()
-
-    def start(self) -> None:
-        with self._lock:
-            self._start()
-
-    def _start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="wasm-epoch-ticker", daemon=True)
-        self._thread.start()
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="wasm-epoch-ticker", daemon=True
+                )
+                self._thread.start()
 
     def stop(self) -> None:
         with self._lock:

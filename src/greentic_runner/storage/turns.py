@@ -9,7 +9,7 @@ implement :class:`TurnStore` and do it in two:
   (Redis) — when the lease is busy, the turn falls back to polling for it and then reads;
 * the last write is fenced by the lease and releases it, in one transaction or script.
 
-:func:`begin_turn` picks the store's own implementation or the plain fallback, so the
+:func:`turn_starter` picks the store's own implementation or the plain fallback, so the
 ``SessionStore`` protocol is unchanged and every store keeps working.
 """
 
@@ -92,13 +92,6 @@ def turn_starter(store: SessionStore) -> BeginTurn:
         return _PlainTurnScope(store, name, ctx, user, scopes)
 
     return plain
-
-
-def begin_turn(
-    store: SessionStore, name: str, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
-) -> AbstractAsyncContextManager[Turn]:
-    """The store's own :meth:`TurnStore.begin_turn`, or ``turn_lock`` + plain calls."""
-    return turn_starter(store)(name, ctx, user, scopes)
 
 
 class _PlainTurnScope:

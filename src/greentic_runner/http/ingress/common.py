@@ -125,7 +125,7 @@ def snapshot_response(response: Response) -> dict[str, object]:
         "media_type": response.media_type,
         "headers": headers,
     }
-    body = response.body if isinstance(response.body, bytes) else bytes(response.body)
+    body = bytes(response.body)  # the same object when it already is bytes
     try:
         snapshot["text"] = body.decode()
     except UnicodeDecodeError:
