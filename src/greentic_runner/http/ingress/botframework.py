@@ -124,7 +124,7 @@ def map_activity(
         raw=activity,
         channel=reply_to or conversation_id or channel,
         locale=_str(activity.get("locale")),
-        attachments=_attachments(activity) if "attachments" in activity else [],
+        attachments=_attachments(activity),
         mentions=mentions,
         metadata=inb.metadata(),
         channel_data={

@@ -201,8 +201,6 @@ class ChannelMessage:
         return session_key(self.tenant, self.provider, self.ids)
 
     def scopes(self) -> list[str]:
-        if not self.attachments and not self.buttons:
-            return ["chat"]
         scopes = ["chat"]
         if self.attachments:
             scopes.append("attachments")
