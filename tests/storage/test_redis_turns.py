@@ -14,7 +14,7 @@ from tests.storage.storage_helpers import RedisServer, ctx, data, scope
 
 from greentic_runner.errors import SessionError, StoreError
 from greentic_runner.storage import LeasePolicy, RedisSessionStore
-from greentic_runner.storage.turns import begin_turn
+from greentic_runner.storage.turns import turn_starter
 
 pytestmark = pytest.mark.redis
 
@@ -64,7 +64,7 @@ class Commands:
 async def test_a_turn_is_two_round_trips(store: RedisSessionStore) -> None:
     c = ctx()
     for counted in (False, False, True, True):  # a first park and clear load the scripts
-        turn_of = begin_turn(store, "conv", c, "u1", [scope(), scope("correlated")])
+        turn_of = turn_starter(store)("conv", c, "u1", [scope(), scope("correlated")])
         with Commands(store) as commands:
             async with turn_of as turn:
                 if turn.parked is None:
@@ -80,11 +80,11 @@ async def test_the_lock_is_gone_after_the_last_write(
     store: RedisSessionStore, admin: aioredis.Redis
 ) -> None:
     c = ctx()
-    async with begin_turn(store, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(store)("conv", c, "u1", [scope()]) as turn:
         assert await admin.exists(store.lock_key("conv")) == 1
         await turn.park(c, "u1", scope(), "k1", data())
         assert await admin.exists(store.lock_key("conv")) == 0
-    async with begin_turn(store, "conv", c, "u1", [scope()]) as turn:
+    async with turn_starter(store)("conv", c, "u1", [scope()]) as turn:
         await turn.clear(c, "u1", [scope()])
         assert await admin.exists(store.lock_key("conv")) == 0
     assert await admin.get(store.fence_counter_key) == "2"
@@ -96,7 +96,7 @@ async def test_a_lost_lease_fences_the_last_write(
     other = RedisSessionStore.from_url(redis_server.url, namespace)
     c = ctx()
     try:
-        async with begin_turn(store, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(store)("conv", c, "u1", [scope()]) as turn:
             assert await admin.delete(store.lock_key("conv")) == 1  # the lease ran out
             async with other.turn_lock("conv"):
                 await other.register_wait(c, "u1", scope(), "k1", data(node="theirs"))
@@ -116,7 +116,7 @@ async def test_a_refused_park_still_releases_the_lock(
 ) -> None:
     c = ctx()
     await store.register_wait(c, "u1", scope("x"), "k1", data())
-    async with begin_turn(store, "conv", c, "u2", [scope()]) as turn:
+    async with turn_starter(store)("conv", c, "u2", [scope()]) as turn:
         with pytest.raises(SessionError, match="must keep its user"):
             await turn.park(c, "u2", scope(), "k1", data(user="u2"))
         assert await admin.exists(store.lock_key("conv")) == 0
@@ -134,7 +134,7 @@ async def test_an_unreadable_parked_entry_fails_the_turn_and_frees_the_lock(
     del entry["cursor"]  # still names its owner, so the script returns it; Python refuses it
     await admin.set(store.entry_key("k1"), orjson.dumps(entry))
     with pytest.raises(SessionError, match="corrupt"):
-        async with begin_turn(store, "conv", c, "u1", [scope()]):
+        async with turn_starter(store)("conv", c, "u1", [scope()]):
             pass
     assert await admin.exists(store.lock_key("conv")) == 0
 
@@ -147,6 +147,6 @@ async def test_a_foreign_scope_key_is_dropped(
     await admin.set(foreign, "k1")  # u2's scope pointing at u1's entry
     assert await store.fetch_wait(ctx(), "u2", [scope()]) is None
     assert await admin.exists(foreign) == 0
-    async with begin_turn(store, "conv", ctx(), "u2", [scope()]) as turn:
+    async with turn_starter(store)("conv", ctx(), "u2", [scope()]) as turn:
         assert turn.parked is None
     assert await store.fetch_wait(ctx(), "u1", [scope()]) == ("k1", data())

@@ -15,7 +15,7 @@ from tests.storage.storage_helpers import FakeClock, ctx, data, scope
 
 from greentic_runner.errors import SessionError, StoreError
 from greentic_runner.storage import LeasePolicy, SqliteSessionStore
-from greentic_runner.storage.turns import begin_turn
+from greentic_runner.storage.turns import turn_starter
 
 
 def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -58,10 +58,10 @@ class Traffic:
 async def test_a_turn_is_two_hops_and_two_commits(store: SqliteSessionStore) -> None:
     c = ctx()
     await store.register_wait(c, "u1", scope("warm"), "warm", data())  # the first sweep
-    turn_of = begin_turn(store, "conv", c, "u1", [scope()])
+    turn_of = turn_starter(store)("conv", c, "u1", [scope()])
     async with Traffic(store) as parking, turn_of as turn:
         await turn.park(c, "u1", scope(), "k1", data())
-    turn_of = begin_turn(store, "conv", c, "u1", [scope()])
+    turn_of = turn_starter(store)("conv", c, "u1", [scope()])
     async with Traffic(store) as clearing, turn_of as turn:
         assert turn.parked is not None
         await turn.clear(c, "u1", [scope()])
@@ -80,14 +80,14 @@ async def test_a_lost_lease_fences_the_last_write(tmp_path: Path) -> None:
     other = await SqliteSessionStore.open(tmp_path / "runner.db", clock)
     c = ctx()
     try:
-        async with begin_turn(stalled, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(stalled)("conv", c, "u1", [scope()]) as turn:
             clock.advance(31)  # past the 30 s lease without renewal
             async with other.turn_lock("conv"):
                 await other.register_wait(c, "u1", scope(), "k1", data(node="theirs"))
             with pytest.raises(StoreError, match="turn lock 'conv' was lost"):
                 await turn.park(c, "u1", scope(), "k1", data(node="stale"))
         assert await other.get_session("k1") == data(node="theirs")
-        async with begin_turn(other, "conv", c, "u1", [scope()]) as turn:
+        async with turn_starter(other)("conv", c, "u1", [scope()]) as turn:
             clock.advance(31)
             async with stalled.turn_lock("conv"):
                 pass
@@ -111,7 +111,7 @@ async def test_expired_rows_are_swept_at_most_once_a_second(tmp_path: Path) -> N
         assert await store.get_session("ka") is None  # never read after its deadline ...
         assert ("ka",) in _rows(path, "SELECT key FROM sessions")  # ... though not swept yet
         clock.advance(0.5)
-        async with begin_turn(store, "conv", c, "u1", [scope("b")]) as turn:
+        async with turn_starter(store)("conv", c, "u1", [scope("b")]) as turn:
             await turn.clear(c, "u1", [scope("b")])
         assert _rows(path, "SELECT key FROM sessions") == []
         assert _rows(path, "SELECT key FROM user_waits") == []
@@ -124,7 +124,7 @@ async def test_one_renewer_keeps_every_held_lease(tmp_path: Path) -> None:
     path = tmp_path / "runner.db"
     store = await SqliteSessionStore.open(path, clock, lease=LeasePolicy(lease_secs=0.15))
     try:
-        async with store.turn_lock("a"), begin_turn(store, "b", ctx(), "u1", [scope()]):
+        async with store.turn_lock("a"), turn_starter(store)("b", ctx(), "u1", [scope()]):
             granted = dict(_rows(path, "SELECT name, expires FROM turn_leases"))
             clock.advance(0.1)
             await asyncio.sleep(0.2)  # more than one renewal period (0.05 s) of real time
@@ -163,7 +163,7 @@ async def test_a_corrupt_parked_entry_fails_the_turn_and_frees_the_lock(tmp_path
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE sessions SET data = '{oops' WHERE key = 'k1'")
         with pytest.raises(SessionError, match="corrupt"):
-            async with begin_turn(store, "conv", ctx(), "u1", [scope()]):
+            async with turn_starter(store)("conv", ctx(), "u1", [scope()]):
                 pass
         assert _rows(path, "SELECT name FROM turn_leases") == []
     finally:
