@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from .errors import ActivityError
-from .fastinit import fast_frozen_init
+from .records import record
 
 # Activity fields in the reference's serialization order (kind first, payload last).
 _OPTIONAL_FIELDS = (
@@ -38,8 +38,7 @@ class WelcomeFlowHint:
     flow_id: str
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class ActivityKind:
     """``message`` (the default) or ``custom`` with an action and an optional flow type."""
 
@@ -81,8 +80,7 @@ MESSAGE = ActivityKind()
 _NO_IDS = (None,) * 10  # Activity's fields between ``tenant`` and ``payload``
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class Activity:
     """An inbound or outbound activity. Immutable: ``with_*`` methods return copies."""
 

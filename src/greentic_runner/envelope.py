@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from .errors import ActivityError
-from .fastinit import fast_frozen_init
 from .ids import is_valid_endpoint_id, is_valid_id
+from .records import record
 from .tenancy import ReplyScope, TenantCtx
 
 log = logging.getLogger(__name__)
@@ -17,8 +17,7 @@ DEFAULT_ENV = "local"
 DEFAULT_TENANT_ID = "tenant.default"
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class IngressEnvelope:
     """Everything the flow runner needs about a turn. Call :meth:`canonicalize` before use."""
 

@@ -4,11 +4,11 @@ and reply scope. They know nothing about hosts, HTTP or packs."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import lru_cache
 from typing import Any
 
-from .fastinit import fast_frozen_init
+from .records import record
 
 
 @lru_cache(maxsize=8192)  # a turn hashes its scope several times (fetch, clear/save, lock)
@@ -19,8 +19,7 @@ def _scope_hash(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class ReplyScope:
     """Where a reply belongs: a conversation, optionally a thread, message and correlation."""
 
@@ -54,8 +53,7 @@ class ReplyScope:
         )
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class TenantCtx:
     """Who a call is for. Stores key on (env, tenant, team, user)."""
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from ..fastinit import fast_frozen_init
+from ..records import record
 from ..tenancy import TenantCtx
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class FlowContext:
     tenant: str
     pack_id: str

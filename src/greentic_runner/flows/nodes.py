@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FlowError
-from ..fastinit import fast_frozen_init
+from ..records import record
 from .model import Node
 from .snapshot import NodeOutput
 
@@ -52,8 +52,7 @@ RESERVED_PREFIXES = ("flow.", "session.", "provider.", "state.")
 UNSUPPORTED = frozenset({"mcp", "a2a", "dw.agent", "dw.agent_graph"})
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class NodeKind:
     """``kind`` is a builtin id, ``emit``, ``exec`` (component.exec) or ``component``."""
 

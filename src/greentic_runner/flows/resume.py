@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -18,8 +18,8 @@ import orjson
 
 from ..envelope import IngressEnvelope, turn_tenant_ctx
 from ..errors import SessionError
-from ..fastinit import fast_frozen_init
 from ..ids import is_valid_id
+from ..records import record
 from ..storage.session import FoundWait, SessionCursor, SessionData, SessionStore, fetch_wait
 from ..storage.turns import Turn, turn_starter
 from ..tenancy import ReplyScope, TenantCtx
@@ -28,8 +28,7 @@ from .snapshot import FlowSnapshot, FlowWait
 MISSING_SCOPE = "Cannot suspend: reply_scope missing; provider plugin must supply ReplyScope"
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class ContactIdentity:
     ctx: TenantCtx
     user: str

@@ -15,13 +15,12 @@ of :class:`DedupeStore` — on Redis: ``claim`` = ``SET key "in-flight" NX EX tt
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import orjson
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..fastinit import fast_frozen_init
+from ..records import record
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_TTL_SECS = 3600.0
@@ -29,8 +28,7 @@ DEFAULT_TTL_SECS = 3600.0
 ClaimState = Literal["new", "in_flight", "done"]
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class Claim:
     """The outcome of :meth:`DedupeStore.claim`; ``value`` is the remembered response when done."""
 

@@ -23,25 +23,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import orjson
 
 from ..activity import Activity
-from ..fastinit import fast_frozen_init
+from ..records import record
 from ..replies import is_pending
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class Button:
     title: str
     value: str
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class Card:
     """A simple card; ``adaptive`` keeps the original Adaptive Card JSON when there was one."""
 
@@ -52,8 +50,7 @@ class Card:
     adaptive: dict[str, Any] | None = None
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class OutMessage:
     text: str | None = None
     buttons: tuple[Button, ...] = ()
@@ -71,7 +68,7 @@ class OutMessage:
         return "\n".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outbound:
     messages: list[OutMessage] = field(default_factory=list)
     waiting: bool = False

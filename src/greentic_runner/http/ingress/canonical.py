@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...activity import Activity
-from ...fastinit import fast_frozen_init
+from ...records import record
 
 _URL = re.compile(r"https?://[^\s<>\"|]+")
 
@@ -40,8 +40,7 @@ _HIDDEN_HEADERS = frozenset(
 )
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderIds:
     """The channel's own ids for a message; unset ones are omitted from the payload."""
 
