@@ -16,6 +16,7 @@ from ..errors import RunnerError
 from ..host import RunnerHost
 from ..replies import is_pending
 from ..routing.resolve import resolve_flow_id
+from ..runtime import TenantRuntime
 from .deadlines import Deadlines
 from .errors import HttpError
 from .metrics import Metrics
@@ -45,13 +46,20 @@ class TurnRunner:
         Raises the host's RunnerError, or HttpError 503 ``turn_timeout`` when the turn ran
         longer than the timeout (a timed-out turn changes no stored conversation state).
         """
-        flow = self._flow_label(tenant, activity)
+        runtime = self.host.active.load_pack(tenant)
+        flow = "-" if runtime is None else _flow_label(runtime, tenant, activity)
         start = time.perf_counter()
         self._in_flight += 1
         self._idle.clear()
         outcome = "error"
+        # asyncio.timeout's semantics on a shared slot timer (deadlines.py): the deadline's
+        # cancellation, and only that one, becomes turn_timeout.
+        task = asyncio.current_task() if self.timeout_secs > 0 else None
+        if task is not None:
+            cancelling = task.cancelling()
+            slot = self._deadlines.watch(task, self.timeout_secs)
         try:
-            replies = await self._run(tenant, activity)
+            replies = await self.host.handle_activity(tenant, activity)
             outcome = "done"
             for reply in replies:
                 if is_pending(reply.payload):
@@ -59,7 +67,11 @@ class TurnRunner:
                     outcome = "waiting"
                     break
             return replies
-        except TimeoutError:
+        except asyncio.CancelledError:
+            if task is None or not self._deadlines.unwatch(task, slot):
+                raise
+            if task.uncancel() > cancelling:  # cancelled by someone else as well
+                raise
             outcome = "timeout"
             raise HttpError(
                 503,
@@ -68,40 +80,12 @@ class TurnRunner:
                 f"{self.timeout_secs:g}s",
             ) from None
         finally:
+            if task is not None:
+                self._deadlines.unwatch(task, slot)
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
             self.metrics.record_turn(tenant, channel, flow, outcome, time.perf_counter() - start)
-
-    async def _run(self, tenant: str, activity: Activity) -> list[Activity]:
-        if self.timeout_secs <= 0:
-            return await self.host.handle_activity(tenant, activity)
-        # asyncio.timeout's semantics on a shared slot timer (deadlines.py): the deadline's
-        # cancellation, and only that one, becomes TimeoutError.
-        task = asyncio.current_task()
-        assert task is not None
-        cancelling = task.cancelling()
-        slot = self._deadlines.watch(task, self.timeout_secs)
-        try:
-            return await self.host.handle_activity(tenant, activity)
-        except asyncio.CancelledError:
-            if self._deadlines.unwatch(task, slot) and task.uncancel() <= cancelling:
-                raise TimeoutError from None
-            raise
-        finally:
-            self._deadlines.unwatch(task, slot)
-
-    def _flow_label(self, tenant: str, activity: Activity) -> str:
-        """The flow the turn will most likely run (a parked snapshot may still override it)."""
-        if activity.flow_id is not None:
-            return activity.flow_id
-        runtime = self.host.active.load_pack(tenant)
-        if runtime is None:
-            return "-"
-        try:
-            return resolve_flow_id(runtime.registry, runtime.main_pack, tenant, activity)[1]
-        except RunnerError:
-            return "-"
 
     async def drain(self, timeout_secs: float | None) -> bool:
         """Wait until no turn is running; False when ``timeout_secs`` passed first."""
@@ -114,6 +98,16 @@ class TurnRunner:
             )
             return False
         return True
+
+
+def _flow_label(runtime: TenantRuntime, tenant: str, activity: Activity) -> str:
+    """The flow the turn will most likely run (a parked snapshot may still override it)."""
+    if activity.flow_id is not None:
+        return activity.flow_id
+    try:
+        return resolve_flow_id(runtime.registry, runtime.main_pack, tenant, activity)[1]
+    except RunnerError:
+        return "-"
 
 
 def _resume_flow(pending: Any) -> str | None:
