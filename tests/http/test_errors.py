@@ -177,3 +177,20 @@ async def test_turn_timeout_is_503_and_counted(host: RunnerHost) -> None:
         'greentic_turns_total{channel="api",flow="chat",outcome="timeout",tenant="demo"} 1.0'
         in metrics
     )
+
+
+async def test_a_timeout_inside_the_turn_is_not_the_turn_timeout(host: RunnerHost) -> None:
+    """Only the turn deadline answers turn_timeout; a TimeoutError of the turn's own (a
+    client library's, say) is an internal error, counted as one."""
+    fail_with(host, TimeoutError("upstream call timed out"))
+    app = build_app(host, limits=Limits(turn_timeout_secs=5))
+    async with client(app) as http:
+        response = await http.post("/tenants/demo/activities", json=HELLO)
+        metrics = (await http.get("/metrics")).text
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "upstream call timed out" not in response.text
+    assert (
+        'greentic_turns_total{channel="api",flow="chat",outcome="error",tenant="demo"} 1.0'
+        in metrics
+    )
