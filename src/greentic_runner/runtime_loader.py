@@ -42,7 +42,7 @@ class RuntimeFactory(Protocol):
 
 
 async def load_packs(tenant: str, refs: Sequence[PackRef], revision: bool) -> list[PackRuntime]:
-    from .packs.loader import load_pack
+    from .packs.shared import SHARED_PACKS
 
     if not refs:
         what = "revision runtime" if revision else "runtime"
@@ -52,7 +52,7 @@ async def load_packs(tenant: str, refs: Sequence[PackRef], revision: bool) -> li
         try:
             if ref.digest is not None:
                 await asyncio.to_thread(verify_sha256_pin, ref.path, ref.digest)
-            pack = await asyncio.to_thread(load_pack, ref.path)
+            pack = await asyncio.to_thread(SHARED_PACKS.load, ref.path)
         except RunnerError as exc:
             raise with_context(f"failed to load pack {ref.path} for tenant {tenant}", exc) from exc
         if ref.digest is not None:
