@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,29 @@ async def test_a_template_node_replies_with_its_text(build: Build) -> None:
     engine = build(flow("main", say("start", "Hello {{in.name}}!")))
     result = await engine.execute(ctx(), {"name": "Ada"})
     assert result == Completed({"text": "Hello Ada!"})
+
+
+async def test_a_node_is_compiled_once_for_every_engine_that_runs_it(build: Build) -> None:
+    """Tenants loading the same pack content share its nodes (packs/shared.py): the
+    compiled form lives on the node, so a second engine compiles nothing."""
+    shared_flow = flow("main", say("start", "Hello {{in.name}}!"))
+    first, second = build(shared_flow), build(shared_flow)
+    assert await first.execute(ctx(), {"name": "Ada"}) == Completed({"text": "Hello Ada!"})
+    start = shared_flow.nodes["start"]
+    compiled = start.compiled
+    assert compiled is not None
+    assert await second.execute(ctx(), {"name": "Bo"}) == Completed({"text": "Hello Bo!"})
+    assert start.compiled is compiled
+    assert start == dataclasses.replace(start)  # a cache, not part of the value
+
+
+async def test_a_changed_copy_of_a_node_is_compiled_afresh(build: Build) -> None:
+    original = say("start", "Hello {{in.name}}!")
+    await build(flow("main", original)).execute(ctx(), {"name": "Ada"})
+    changed = dataclasses.replace(original, mapping={"text": "Bye {{in.name}}"})
+    assert changed.compiled is None
+    result = await build(flow("main", changed)).execute(ctx(), {"name": "Ada"})
+    assert result == Completed({"text": "Bye Ada"})
 
 
 async def test_an_emit_then_the_last_payload_appear_both(build: Build) -> None:

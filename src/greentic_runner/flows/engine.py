@@ -120,9 +120,6 @@ class FlowEngine:
         self._state_store = state_store
         self._retry = retry
         self._observer = observer
-        # Node mappings compiled on first use; keyed by id, checked by identity (the
-        # registry keeps every node alive as long as the engine).
-        self._renderers: dict[int, tuple[Node, Renderer]] = {}
         self._observer_active: Callable[[], bool] = getattr(observer, "active", _always)
         self._max_steps = max_steps
         self._sleep = sleep
@@ -251,9 +248,9 @@ class FlowEngine:
     ) -> Outcome:
         """Render, dispatch and record one node."""
         try:
-            kind = classify(node)
+            kind, render = _compiled(node)
             template_ctx = template_context(state, flow)
-            payload = self._render(flow, node, kind, template_ctx)
+            payload = self._render(flow, kind, render, template_ctx)
         except TemplateError as exc:
             raise FlowError(
                 f"{_label(ctx, flow, node)}: failed to render node input template: {exc}"
@@ -284,11 +281,8 @@ class FlowEngine:
             self._notify(observer, "on_node_end", ctx, flow, node, outcome.output.payload)
         return outcome
 
-    def _render(self, flow: Flow, node: Node, kind: NodeKind, context: dict[str, Any]) -> Any:
-        compiled = self._renderers.get(id(node))
-        if compiled is None or compiled[0] is not node:
-            compiled = self._renderers[id(node)] = (node, _node_renderer(node, kind))
-        payload = compiled[1](context)
+    def _render(self, flow: Flow, kind: NodeKind, render: Renderer, context: dict[str, Any]) -> Any:
+        payload = render(context)
         if kind.kind == "provider.invoke":
             return payload
         legacy = flow.schema_version < 2
@@ -421,6 +415,17 @@ class FlowEngine:
             getattr(observer, hook)(*args)
         except Exception:  # an observer must never change the outcome of a turn
             log.exception("flow observer %s failed", hook)
+
+
+def _compiled(node: Node) -> tuple[NodeKind, Renderer]:
+    """The node's kind and compiled input mapping, made on first use and kept on the node
+    (derived from its fields alone; shared by every engine that runs the node)."""
+    compiled: tuple[NodeKind, Renderer] | None = node.compiled
+    if compiled is None:
+        kind = classify(node)
+        compiled = (kind, _node_renderer(node, kind))
+        object.__setattr__(node, "compiled", compiled)  # a cache: Node stays a frozen value
+    return compiled
 
 
 def _node_renderer(node: Node, kind: NodeKind) -> Renderer:

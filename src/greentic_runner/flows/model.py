@@ -75,6 +75,10 @@ class Node:
     # Reserved node keys the model does not interpret itself (telemetry, retry, timeout,
     # when, annotations, meta, conversational), kept verbatim for observers and tools.
     extra: dict[str, Any] = field(default_factory=dict)
+    # The engine's compiled form of this node (kind and input renderer), derived from the
+    # fields above on first use and kept with the node: every tenant that loads the same
+    # pack content shares the node, so it is compiled once (flows/engine.py).
+    compiled: Any = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
