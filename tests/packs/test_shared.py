@@ -119,6 +119,17 @@ def test_verification_settings_are_part_of_the_key(
     assert len(packs) == 2
 
 
+def test_only_the_latest_content_of_a_path_is_kept(tmp_path: Path) -> None:
+    packs = SharedPacks()
+    root = make_pack(tmp_path / "pack", text="one")
+    old = packs.load(root)
+    (root / "flows/main.ygtc").write_text(FLOW.format(id="main", text="two"))
+    new = packs.load(root)
+    assert len(packs) == 1  # the path's old parse is no longer held by the cache
+    assert new.flows == load_pack_dir(root).flows
+    assert old.flows != new.flows  # a tenant still running the old content keeps it
+
+
 def test_the_least_recently_loaded_content_goes_first(tmp_path: Path) -> None:
     packs = SharedPacks(max_entries=2)
     roots = [make_pack(tmp_path / f"pack{i}") for i in range(3)]

@@ -16,8 +16,9 @@ changed within the last ``RECENT_SECS`` also has its content hashed into the fin
 git does for "racily clean" files: a same-size rewrite within one tick is still seen. A
 parse is only remembered when the pack's fingerprint did not change while it was read. The
 verification settings (``PACK_VERIFY_STRICT``,
-``PACK_PUBLIC_KEY``) are part of the key; a failed load is not remembered; at most
-``max_entries`` pack contents are kept, the least recently loaded dropped first. Warnings a
+``PACK_PUBLIC_KEY``) are part of the key; a failed load is not remembered. Only the latest
+content of each path is kept (an older one stays alive only while tenants still run it), for
+at most ``max_entries`` paths, the least recently loaded dropped first. Warnings a
 parse logs (a missing declared asset…) are logged once per content, not once per tenant.
 """
 
@@ -40,10 +41,11 @@ RECENT_SECS = 2.0
 
 # path, size, mtime_ns, ctime_ns, inode, content hash (recently changed files only, else "")
 FileStamp = tuple[str, int, int, int, int, str]
-Key = tuple[str, tuple[str | None, str | None], tuple[FileStamp, ...]]
+Fingerprint = tuple[FileStamp, ...]
+Key = tuple[str, tuple[str | None, str | None]]  # path, verification settings
 
 
-def fingerprint(path: Path) -> tuple[FileStamp, ...]:
+def fingerprint(path: Path) -> Fingerprint:
     """The stamps of every file of the pack at ``path`` (a directory or one archive file);
     OSError when a file cannot be read."""
     if path.is_file() and path.name == PACK_YAML:
@@ -71,19 +73,26 @@ def _stamp(name: str, stat: os.stat_result, recent_ns: int) -> FileStamp:
     return (name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, content)
 
 
+def _unchanged(path: Path, stamps: Fingerprint) -> bool:
+    try:
+        return fingerprint(path) == stamps
+    except OSError:
+        return False
+
+
 def _verify_settings() -> tuple[str | None, str | None]:
     return os.environ.get("PACK_VERIFY_STRICT"), os.environ.get("PACK_PUBLIC_KEY")
 
 
 class SharedPacks:
-    """Loaded packs by path and fingerprint (see the module docstring). Thread-safe: the
-    runtime loader loads packs on worker threads."""
+    """The latest parse of each pack path, with its fingerprint (see the module docstring).
+    Thread-safe: the runtime loader loads packs on worker threads."""
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self._parsed: OrderedDict[Key, PackRuntime] = OrderedDict()
+        self._parsed: OrderedDict[Key, tuple[Fingerprint, PackRuntime]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -92,31 +101,24 @@ class SharedPacks:
     def load(self, path: Path) -> PackRuntime:
         """``load_pack(path)``, parsed once per content; the loader's errors otherwise."""
         path = Path(path)
+        key: Key = (str(path), _verify_settings())
         try:
-            key: Key = (str(path), _verify_settings(), fingerprint(path))
+            stamps = fingerprint(path)
         except OSError:
             return load_pack(path)  # missing or unreadable: the loader says which
         with self._lock:
-            parsed = self._parsed.get(key)
-            if parsed is not None:
+            entry = self._parsed.get(key)
+            if entry is not None and entry[0] == stamps:
                 self._parsed.move_to_end(key)
-        if parsed is None:
-            parsed = load_pack(path)
-            if self._still(key, path):
-                with self._lock:
-                    self._parsed[key] = parsed
-                    while len(self._parsed) > self.max_entries:
-                        self._parsed.popitem(last=False)
+                return replace(entry[1], identify_hints={})
+        parsed = load_pack(path)
+        if _unchanged(path, stamps):  # else the parse may mix two contents
+            with self._lock:
+                self._parsed[key] = (stamps, parsed)
+                self._parsed.move_to_end(key)
+                while len(self._parsed) > self.max_entries:
+                    self._parsed.popitem(last=False)
         return replace(parsed, identify_hints={})
-
-    @staticmethod
-    def _still(key: Key, path: Path) -> bool:
-        """True when the pack is as it was before it was read (else the parse may mix
-        contents and is not remembered)."""
-        try:
-            return fingerprint(path) == key[2]
-        except OSError:
-            return False
 
     def clear(self) -> None:
         with self._lock:
