@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from httpx import Response
 from tests.http.harness import build_app, client
 
 from greentic_runner.activity import Activity
@@ -166,31 +167,32 @@ async def test_turn_timeout_is_503_and_counted(host: RunnerHost) -> None:
         return []
 
     host.handle_activity = stuck  # type: ignore[method-assign]
-    app = build_app(host, limits=Limits(turn_timeout_secs=0.01))
-    async with client(app) as http:
-        response = await http.post("/tenants/demo/activities", json=HELLO)
-        metrics = (await http.get("/metrics")).text
+    response, metrics = await turn_and_metrics(host, turn_timeout_secs=0.01)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "turn_timeout"
     assert "did not finish within 0.01s" in response.json()["error"]["message"]
-    assert (
-        'greentic_turns_total{channel="api",flow="chat",outcome="timeout",tenant="demo"} 1.0'
-        in metrics
-    )
+    assert turns_counted("timeout") in metrics
 
 
 async def test_a_timeout_inside_the_turn_is_not_the_turn_timeout(host: RunnerHost) -> None:
     """Only the turn deadline answers turn_timeout; a TimeoutError of the turn's own (a
     client library's, say) is an internal error, counted as one."""
     fail_with(host, TimeoutError("upstream call timed out"))
-    app = build_app(host, limits=Limits(turn_timeout_secs=5))
-    async with client(app) as http:
-        response = await http.post("/tenants/demo/activities", json=HELLO)
-        metrics = (await http.get("/metrics")).text
+    response, metrics = await turn_and_metrics(host, turn_timeout_secs=5)
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert "upstream call timed out" not in response.text
-    assert (
-        'greentic_turns_total{channel="api",flow="chat",outcome="error",tenant="demo"} 1.0'
-        in metrics
-    )
+    assert turns_counted("error") in metrics
+
+
+async def turn_and_metrics(host: RunnerHost, turn_timeout_secs: float) -> tuple[Response, str]:
+    """One API turn under ``turn_timeout_secs``, then the /metrics text."""
+    app = build_app(host, limits=Limits(turn_timeout_secs=turn_timeout_secs))
+    async with client(app) as http:
+        response = await http.post("/tenants/demo/activities", json=HELLO)
+        return response, (await http.get("/metrics")).text
+
+
+def turns_counted(outcome: str) -> str:
+    labels = f'channel="api",flow="chat",outcome="{outcome}",tenant="demo"'
+    return f"greentic_turns_total{{{labels}}} 1.0"
