@@ -3,8 +3,10 @@ from __future__ import annotations
 import pytest
 from tests.pipeline import EchoEngine, flow
 
+from greentic_runner.activity import Activity
 from greentic_runner.config import HostConfig, SecretsPolicy
-from greentic_runner.errors import SecretsError, TenantError
+from greentic_runner.errors import RoutingError, SecretsError, TenantError
+from greentic_runner.routing.resolve import resolve_flow_id
 from greentic_runner.runtime import ActivePacks, RolloutIds, TenantRuntime
 from greentic_runner.secrets import EnvSecretsManager
 from greentic_runner.storage.session import InMemorySessionStore
@@ -118,3 +120,20 @@ async def test_get_secret_enforces_the_bindings_policy(monkeypatch: pytest.Monke
         await allowed.get_secret("OTHER")
     with pytest.raises(SecretsError, match="^secret MISSING not found in environment$"):
         await allowed.get_secret("MISSING")
+
+
+def test_resolve_answers_as_resolve_flow_id_and_remembers_only_registered_flows() -> None:
+    tenant_runtime = runtime()
+    message = Activity(tenant="demo", payload={"text": "hi"})
+    expected = resolve_flow_id(tenant_runtime.registry, tenant_runtime.main_pack, "demo", message)
+    assert tenant_runtime.resolve("demo", message) == expected == ("p", "main")
+    assert tenant_runtime.resolve("demo", message) == expected  # remembered
+    for flow_type in ("a", "b", "c"):  # the flow type does not matter with a flow id
+        explicit = Activity(tenant="demo", flow_id="main", flow_type=flow_type)
+        assert tenant_runtime.resolve("demo", explicit) == ("p", "main")
+    assert len(tenant_runtime._routes) == 2
+    unknown = Activity(tenant="demo", flow_id="missing")
+    for _ in range(2):  # an error is raised again, never remembered
+        with pytest.raises(RoutingError, match="flow missing is ambiguous"):
+            tenant_runtime.resolve("demo", unknown)
+    assert len(tenant_runtime._routes) == 2

@@ -36,7 +36,6 @@ from .provider_fanout import (
     scoped_payload,
 )
 from .routing.fast2flow import ComponentRouteProvider, RouteProvider, apply_fast2flow
-from .routing.resolve import resolve_flow_id
 from .routing.welcome import apply_welcome_override
 from .runtime import ActivePacks, RolloutIds, TenantRuntime
 from .runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime, used_components
@@ -293,7 +292,7 @@ class RunnerHost:
             )
         if activity.action() == "response" and activity.flow_id is None:
             return [activity]
-        pack_id, flow_id = resolve_flow_id(runtime.registry, runtime.main_pack, tenant, activity)
+        pack_id, flow_id = runtime.resolve(tenant, activity)
         flow_type = activity.resolved_flow_type()
         if flow_type is None:
             descriptor = runtime.registry.flow_by_key(pack_id, flow_id)

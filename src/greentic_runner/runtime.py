@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
+from .activity import Activity
 from .components.invoker import ComponentInvoker
 from .config import HostConfig
 from .errors import PackError, SecretsError, TenantError
@@ -16,6 +17,7 @@ from .flows.registry import FlowRegistry
 from .flows.resume import FlowResumeStore
 from .flows.runner import Engine
 from .packs.pack import PackRuntime
+from .routing.resolve import resolve_flow_id
 from .secrets import RUNNER_PACK, SecretsManager, not_found
 from .storage.session import SessionStore
 from .storage.state import StateStore
@@ -74,11 +76,29 @@ class TenantRuntime:
     timers: list[asyncio.Task[None]] = field(default_factory=list)
 
     resume: FlowResumeStore = field(init=False)
+    # resolve_flow_id's answers: the registry and main pack never change for a runtime.
+    _routes: dict[tuple[str | None, ...], tuple[str, str]] = field(
+        init=False, default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not self.packs:
             raise PackError(f"tenant runtime for {self.tenant} requires at least one pack")
         self.resume = FlowResumeStore(self.session_store)
+
+    def resolve(self, tenant: str, activity: Activity) -> tuple[str, str]:
+        """``resolve_flow_id`` on this runtime: (pack_id, flow_id) or RoutingError. Answers
+        are remembered by what decides them (flow id and pack id, else pack id and flow
+        type), so the cache only holds flows the registry has; errors are not remembered."""
+        if activity.flow_id is not None:
+            key: tuple[str | None, ...] = (activity.flow_id, activity.pack_id)
+        else:
+            key = (None, activity.pack_id, activity.resolved_flow_type())
+        found = self._routes.get(key)
+        if found is None:
+            found = resolve_flow_id(self.registry, self.main_pack, tenant, activity)
+            self._routes[key] = found
+        return found
 
     @property
     def registry(self) -> FlowRegistry:

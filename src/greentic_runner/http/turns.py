@@ -15,7 +15,6 @@ from ..activity import Activity
 from ..errors import RunnerError
 from ..host import RunnerHost
 from ..replies import is_pending
-from ..routing.resolve import resolve_flow_id
 from ..runtime import TenantRuntime
 from .deadlines import Deadlines
 from .errors import HttpError
@@ -105,7 +104,7 @@ def _flow_label(runtime: TenantRuntime, tenant: str, activity: Activity) -> str:
     if activity.flow_id is not None:
         return activity.flow_id
     try:
-        return resolve_flow_id(runtime.registry, runtime.main_pack, tenant, activity)[1]
+        return runtime.resolve(tenant, activity)[1]
     except RunnerError:
         return "-"
 
