@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,17 +57,10 @@ class ProviderIds:
         return self.thread_id or self.conversation_id or self.channel_id
 
     def to_dict(self) -> dict[str, str]:
-        everything = {
-            "team_id": self.team_id,
-            "workspace_id": self.workspace_id,
-            "conversation_id": self.conversation_id,
-            "thread_id": self.thread_id,
-            "channel_id": self.channel_id,
-            "user_id": self.user_id,
-            "message_id": self.message_id,
-            "event_id": self.event_id,
-        }
-        return {name: value for name, value in everything.items() if value is not None}
+        return {name: value for name in _ID_FIELDS if (value := getattr(self, name)) is not None}
+
+
+_ID_FIELDS = tuple(item.name for item in fields(ProviderIds))
 
 
 def session_key(tenant: str, provider: str, ids: ProviderIds) -> str:
