@@ -166,7 +166,7 @@ def test_fingerprint_hashes_only_recently_changed_files(
     archive = tmp_path / "demo.gtpack"
     archive.write_bytes(b"zip bytes")
     ((name, size, _, _, _, fresh),) = fingerprint(archive)
-    assert (name, size, len(fresh)) == (str(archive), 9, 64)
+    assert (name, size) == (str(archive), 9) and fresh.startswith("sha256:")
     monkeypatch.setattr(shared, "RECENT_SECS", 0.0)
     ((_, _, _, _, _, old),) = fingerprint(archive)
     assert old == ""

@@ -1,7 +1,7 @@
 """One parse per pack content, shared by the tenants that load it.
 
 A server with many tenants usually loads the same pack for most of them. Parsed once per
-tenant, 10,000 tenants cost 10,000 parses (≈ 4 ms and ≈ 3.5 KB each), and every turn ran on
+tenant, 10,000 tenants cost 10,000 parses (≈ 4 ms and ≈ 3 KB each), and every turn ran on
 its own tenant's copy of the flows, cold in the CPU caches (docs/performance.md,
 ``tenants-10k``). A loaded pack's flows, components and files never change after loading, so
 :meth:`SharedPacks.load` gives every tenant that loads an unchanged pack its own
@@ -14,17 +14,17 @@ change time or its inode, which no user can set back, so an edited pack is parse
 hot reload included). File times tick coarsely (a few ms on some file systems), so a file
 changed within the last ``RECENT_SECS`` also has its content hashed into the fingerprint, as
 git does for "racily clean" files: a same-size rewrite within one tick is still seen. A
-parse is only remembered when the pack's fingerprint did not change while it was read. The
-verification settings (``PACK_VERIFY_STRICT``,
-``PACK_PUBLIC_KEY``) are part of the key; a failed load is not remembered. Only the latest
-content of each path is kept (an older one stays alive only while tenants still run it), for
-at most ``max_entries`` paths, the least recently loaded dropped first. Warnings a
-parse logs (a missing declared asset…) are logged once per content, not once per tenant.
+parse is only remembered when the pack's fingerprint did not change while it was read.
+
+The verification settings (``PACK_VERIFY_STRICT``, ``PACK_PUBLIC_KEY``) are part of the
+key; a failed load is not remembered. Only the latest content of each path is kept (an older
+one stays alive only while tenants still run it), for at most ``max_entries`` paths, the
+least recently loaded dropped first. Warnings a parse logs (a missing declared asset…) are
+logged once per content, not once per tenant.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -35,6 +35,7 @@ from pathlib import Path
 from .loader import load_pack
 from .pack import PackRuntime
 from .source import PACK_YAML
+from .verify import sha256_file
 
 DEFAULT_MAX_ENTRIES = 256
 RECENT_SECS = 2.0
@@ -66,10 +67,8 @@ def fingerprint(path: Path) -> Fingerprint:
 
 
 def _stamp(name: str, stat: os.stat_result, recent_ns: int) -> FileStamp:
-    content = ""
-    if max(stat.st_ctime_ns, stat.st_mtime_ns) >= recent_ns:
-        with open(name, "rb") as file:
-            content = hashlib.file_digest(file, "sha256").hexdigest()
+    recent = max(stat.st_ctime_ns, stat.st_mtime_ns) >= recent_ns
+    content = sha256_file(Path(name)) if recent else ""
     return (name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, content)
 
 
