@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from typing import Any
 
 from ...activity import Activity
@@ -57,10 +59,14 @@ class ProviderIds:
         return self.thread_id or self.conversation_id or self.channel_id
 
     def to_dict(self) -> dict[str, str]:
-        return {name: value for name in _ID_FIELDS if (value := getattr(self, name)) is not None}
+        # Zipped and filtered in C: this runs on every channel message.
+        values = _id_values(self)
+        pairs = zip(_ID_FIELDS, values, strict=True)
+        return dict(compress(pairs, map(is_not, values, repeat(None))))
 
 
 _ID_FIELDS = tuple(item.name for item in fields(ProviderIds))
+_id_values = attrgetter(*_ID_FIELDS)
 
 
 def session_key(tenant: str, provider: str, ids: ProviderIds) -> str:
@@ -109,16 +115,39 @@ def entities(text: str | None, mentions: Iterable[str] = ()) -> dict[str, list[s
 
 
 _HIDDEN_RAW = frozenset(name.encode() for name in _HIDDEN_HEADERS)
+_HIDDEN = ("", "")  # the decoded form of a hidden header; dropped from the result
+
+
+class _DecodedHeaders(dict[tuple[bytes, bytes], tuple[str, str]]):
+    """``(name, value)`` raw header pair → its decoded form, remembered: clients send the
+    same few headers (host, content type, user agent…) on every request, and a lookup in
+    C beats decoding them again. At most ``LIMIT`` pairs, forgotten all at once when full,
+    so unique values (request ids) cannot grow it."""
+
+    LIMIT = 4096
+
+    def __missing__(self, pair: tuple[bytes, bytes]) -> tuple[str, str]:
+        name, value = pair
+        found = _HIDDEN
+        if name.lower() not in _HIDDEN_RAW:
+            found = (name.decode("latin-1").lower(), value.decode("latin-1"))
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[pair] = found
+        return found
+
+
+_DECODED_HEADERS = _DecodedHeaders()
 
 
 def request_metadata(headers: Iterable[tuple[bytes, bytes]], ip: str | None) -> dict[str, Any]:
     """Headers the flow may see (credentials and signatures removed) and the peer address,
     from an ASGI scope's raw header pairs."""
-    raw = {
-        name.decode("latin-1").lower(): value.decode("latin-1")
-        for name, value in headers
-        if name.lower() not in _HIDDEN_RAW
-    }
+    try:
+        raw = dict(map(_DECODED_HEADERS.__getitem__, headers))
+    except TypeError:  # pairs as lists (unhashable): an ASGI server may send those
+        raw = dict(_DECODED_HEADERS[name, value] for name, value in headers)
+    raw.pop("", None)
     return {"raw_headers": raw, "ip": ip}
 
 
