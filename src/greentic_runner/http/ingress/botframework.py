@@ -30,7 +30,7 @@ HERO = "application/vnd.microsoft.card.hero"
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if value and isinstance(value, str) else None
 
 
 def _submit_text(value: Any) -> str | None:
@@ -64,18 +64,11 @@ def _attachments(activity: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+_NO_OBJECT: dict[str, Any] = {}
+
+
 def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _inner_str(outer: dict[str, Any], key: str, inner: str = "id") -> str | None:
-    """``outer[key][inner]`` when that is a non-empty string (``from.id``, ``conversation.id``…)."""
-    value = outer.get(key)
-    if isinstance(value, dict):
-        found = value.get(inner)
-        if isinstance(found, str) and found:
-            return found
-    return None
+    return value if isinstance(value, dict) else _NO_OBJECT  # read-only
 
 
 def map_activity(
@@ -87,27 +80,33 @@ def map_activity(
     kind = activity.get("type", "message")
     if kind != "message":
         return None
-    user = _inner_str(activity, "from")
+    get = activity.get
+    user = _str(_object(get("from")).get("id"))
     if user is None:
         raise HttpError(400, "bad_request", f"{inb.channel} activity has no `from.id`")
-    text = _str(activity.get("text"))
+    text = _str(get("text"))
     mentions = []
     if text is not None:
         if "<" in text:  # Teams mention markup
             mentions = [m.strip() for m in _AT.findall(text)]
             text = _AT.sub("", text)
         text = text.strip() or None
-    value = activity.get("value")
+    value = get("value")
     if text is None and value is not None:
         text = _submit_text(value)
-    channel_data = _object(activity.get("channelData"))
-    conversation_id = _inner_str(activity, "conversation")
-    channel = _inner_str(channel_data, "channel")
-    reply_to = _str(activity.get("replyToId")) if thread_from_reply else None
-    activity_id = _str(activity.get("id"))
+    channel_data = _object(get("channelData"))
+    conversation = _object(get("conversation"))
+    conversation_id = _str(conversation.get("id"))
+    channel = None
+    team = None
+    if channel_data:
+        channel = _str(_object(channel_data.get("channel")).get("id"))
+        team = _str(_object(channel_data.get("team")).get("id"))
+    reply_to = _str(get("replyToId")) if thread_from_reply else None
+    activity_id = _str(get("id"))
     ids = ProviderIds(
-        _inner_str(channel_data, "team"),
-        _inner_str(activity, "conversation", "tenantId"),
+        team,
+        _str(conversation.get("tenantId")),
         conversation_id,
         reply_to,
         channel,
@@ -115,23 +114,24 @@ def map_activity(
         activity_id,
         activity_id,
     )
+    timestamp = get("timestamp")
     return ChannelMessage(
         tenant=inb.tenant,
         provider=inb.channel,
         ids=ids,
-        timestamp=normalized_rfc3339(_str(activity.get("timestamp"))) or inb.now(),
+        timestamp=(timestamp and normalized_rfc3339(_str(timestamp))) or inb.now(),
         text=text,
         raw=activity,
         channel=reply_to or conversation_id or channel,
-        locale=_str(activity.get("locale")),
+        locale=_str(get("locale")),
         attachments=_attachments(activity),
         mentions=mentions,
         metadata=inb.metadata(),
         channel_data={
             "type": kind,
-            "channel_id": activity.get("channelId"),
-            "service_url": activity.get("serviceUrl"),
-            "channel_data": channel_data,
+            "channel_id": get("channelId"),
+            "service_url": get("serviceUrl"),
+            "channel_data": channel_data or {},  # never the shared empty one
             "value": value,
         },
     )
