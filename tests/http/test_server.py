@@ -28,7 +28,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"no sample {name}{labels}")
 
 
-async def test_metrics_cover_turns_components_stores_and_packs() -> None:
+async def test_metrics_cover_turns_components_and_packs() -> None:
     plan = ServePlan(
         tenants=(
             TenantPlan("demo", (WEATHER,), WEATHER / "bindings.yaml"),
@@ -65,9 +65,22 @@ async def test_metrics_cover_turns_components_stores_and_packs() -> None:
         )
         == 1
     )
-    assert metric(text, "greentic_store_operation_duration_seconds_count", store="session") > 0
+    assert "greentic_store_operation_duration_seconds_count{" not in text  # memory: untimed
     assert metric(text, "greentic_loaded_packs", tenant="acme") == 1
     assert metric(text, "greentic_active_runtimes") == 2
+
+
+async def test_durable_store_operations_are_timed(tmp_path: Path) -> None:
+    plan = ServePlan(tenants=(TenantPlan("acme", (CHATBOT,)),), store=f"sqlite:{tmp_path / 's.db'}")
+    async with AsyncExitStack() as stack:
+        server = await open_server(plan, stack)
+        async with client(server.app) as http:
+            turn = await http.post(
+                "/tenants/acme/activities", json={"payload": {"text": "hi"}, "user_id": "u"}
+            )
+            assert turn.status_code == 200
+            text = (await http.get("/metrics")).text
+    assert metric(text, "greentic_store_operation_duration_seconds_count", store="session") > 0
 
 
 async def test_a_pack_that_fails_to_load_stops_startup(tmp_path: Path) -> None:
