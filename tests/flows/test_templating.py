@@ -229,6 +229,37 @@ def test_template_context_defaults() -> None:
     assert (ctx["entry"], ctx["in"], ctx["prev"], ctx["input"]) == ({}, {}, {}, None)
 
 
+VALUES = st.none() | st.text(max_size=3) | st.dictionaries(st.text(max_size=2), st.integers())
+
+
+@given(VALUES, VALUES, VALUES, st.integers(0, 3))
+def test_a_first_node_sees_every_root_with_no_node_outputs(
+    entry: Any, input: Any, last: Any, redirects: int
+) -> None:
+    state = ExecutionState(entry=entry, input=input, last_output=last, redirect_count=redirects)
+    flow = Flow(id="f", flow_type="messaging", nodes={}, parameters={"days": 3})
+    shown_entry = {} if entry is None else entry
+    assert template_context(state, flow) == {
+        "entry": shown_entry,
+        "in": shown_entry,
+        "input": input,
+        "prev": {} if last is None else last,
+        "node": {},
+        "state": {"entry": entry, "input": input, "nodes": {}, "redirect_count": redirects},
+        "parameters": {"days": 3},
+        "flow": {"days": 3, "id": "f", "type": "messaging"},
+    }
+
+
+def test_the_flow_root_is_built_once_per_flow() -> None:
+    flow = Flow(id="f", flow_type="messaging", nodes={}, parameters={"id": "shadowed"})
+    first = template_context(ExecutionState(), flow)["flow"]
+    state = ExecutionState()
+    state.nodes["a"] = NodeOutput(True, 1, None)
+    assert template_context(state, flow)["flow"] is first
+    assert first == {"id": "f", "type": "messaging"}  # the flow's own id wins
+
+
 def test_answers_replace_a_non_object_entry_view() -> None:
     state = ExecutionState.new("just text")
     state.nodes["ask"] = NodeOutput(True, {"a": 1}, {"qa": {"status": "waiting"}})

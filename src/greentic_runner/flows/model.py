@@ -97,6 +97,9 @@ class Flow:
     entrypoints: dict[str, Any] = field(default_factory=dict)
     # Flow-level extras: ``meta`` and ``greentic.slot_schema`` (the Fast2Flow slot list).
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The ``flow`` root of node templates ({**parameters, id, type}), built on first use and
+    # shared like ``parameters`` (templates read the context; renders copy what they take).
+    template_view: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def start_node(self) -> str | None:

@@ -67,6 +67,8 @@ def template_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
     Node outputs are addressable by id (``{{ask.payload.city}}``) unless the id collides
     with a reserved root; reserved roots always win.
     """
+    if not state.nodes:  # a turn's first node: no outputs or answers to gather
+        return _first_node_context(state, flow)
     entry = state.entry if state.entry is not None else {}
     answers = collected_answers(state)
     nodes = {node_id: output.to_dict() for node_id, output in state.nodes.items()}
@@ -91,10 +93,39 @@ def template_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
             "node": {node_id: output.payload for node_id, output in state.nodes.items()},
             "state": state_view,
             "parameters": flow.parameters,
-            "flow": {**flow.parameters, "id": flow.id, "type": flow.flow_type},
+            "flow": _flow_view(flow),
         }
     )
     return context
+
+
+def _first_node_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
+    """:func:`template_context` of a state with no node outputs, in one dict display."""
+    entry = state.entry if state.entry is not None else {}
+    return {
+        "entry": entry,
+        "in": entry,
+        "input": state.input,
+        "prev": state.last_output if state.last_output is not None else {},
+        "node": {},
+        "state": {
+            "entry": state.entry,
+            "input": state.input,
+            "nodes": {},
+            "redirect_count": state.redirect_count,
+        },
+        "parameters": flow.parameters,
+        "flow": _flow_view(flow),
+    }
+
+
+def _flow_view(flow: Flow) -> dict[str, Any]:
+    """The ``flow`` root, built once per flow (Flow.template_view)."""
+    view: dict[str, Any] | None = flow.template_view
+    if view is None:
+        view = {**flow.parameters, "id": flow.id, "type": flow.flow_type}
+        object.__setattr__(flow, "template_view", view)  # a cache on a frozen record
+    return view
 
 
 def parse_path(expr: str) -> list[str] | None:
