@@ -69,3 +69,13 @@ async def test_drain_waits_for_turns_and_gives_up_after_the_timeout(host: Runner
     release.set()
     assert await waiter is True
     assert await running == []
+    # A later busy spell: two drains wait for it together.
+    release.clear()
+    running = asyncio.create_task(turns.run("demo", Activity.text("hi"), "api"))
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(turns.drain(None)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(waiter.done() for waiter in waiters)
+    release.set()
+    assert await asyncio.gather(*waiters) == [True, True]
+    assert await running == []

@@ -31,8 +31,7 @@ class TurnRunner:
         self.metrics = metrics
         self.timeout_secs = timeout_secs
         self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # made by drain(), set by the last turn
         self._deadlines = Deadlines()
 
     @property
@@ -49,7 +48,6 @@ class TurnRunner:
         flow = "-" if runtime is None else _flow_label(runtime, tenant, activity)
         start = time.perf_counter()
         self._in_flight += 1
-        self._idle.clear()
         outcome = "error"
         # asyncio.timeout's semantics on a shared slot timer (deadlines.py): the deadline's
         # cancellation, and only that one, becomes turn_timeout.
@@ -82,12 +80,16 @@ class TurnRunner:
             if task is not None:
                 self._deadlines.unwatch(task, slot)
             self._in_flight -= 1
-            if self._in_flight == 0:
+            if self._in_flight == 0 and self._idle is not None:
                 self._idle.set()
             self.metrics.record_turn(tenant, channel, flow, outcome, time.perf_counter() - start)
 
     async def drain(self, timeout_secs: float | None) -> bool:
         """Wait until no turn is running; False when ``timeout_secs`` passed first."""
+        if self._in_flight == 0:
+            return True
+        if self._idle is None or self._idle.is_set():
+            self._idle = asyncio.Event()
         try:
             async with asyncio.timeout(timeout_secs):
                 await self._idle.wait()
