@@ -290,7 +290,8 @@ class RunnerHost:
             activity = await apply_fast2flow(
                 activity, tenant, runtime.config.fast2flow, self._router(runtime)
             )
-        if activity.action() == "response" and activity.flow_id is None:
+        action = activity.action()
+        if action == "response" and activity.flow_id is None:
             return [activity]
         pack_id, flow_id = runtime.resolve(tenant, activity)
         flow_type = activity.resolved_flow_type()
@@ -303,7 +304,7 @@ class RunnerHost:
             pack_id=pack_id,
             flow_id=flow_id,
             flow_type=flow_type,
-            action=activity.action(),
+            action=action,
             session_hint=activity.session_id,
             provider=activity.provider_id,
             messaging_endpoint_id=activity.messaging_endpoint_id,

@@ -125,15 +125,14 @@ def _collect_object(payload: dict[str, Any], found: list[OutMessage]) -> None:
         found.append(OutMessage(card=adaptive_card(payload)))
         return
     text = payload.get("text")
-    card = _card(payload.get("card"))
+    card = payload.get("card")
+    card = _card(card) if card is not None else None
     if isinstance(text, str) or card is not None:
-        found.append(
-            OutMessage(
-                text=text if isinstance(text, str) else None,
-                buttons=buttons(payload.get("buttons")) or buttons(payload.get("options")),
-                card=card,
-            )
-        )
+        listed, options = payload.get("buttons"), payload.get("options")
+        found_buttons = buttons(listed) if listed is not None else ()
+        if not found_buttons and options is not None:
+            found_buttons = buttons(options)
+        found.append(OutMessage(text if isinstance(text, str) else None, found_buttons, card))
         return
     found.append(OutMessage(text=_json_text(payload)))
 
