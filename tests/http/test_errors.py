@@ -159,6 +159,18 @@ async def test_streamed_body_without_length_is_cut_at_the_cap(host: RunnerHost) 
     assert len(sent) < 10  # the server stopped reading soon after the cap
 
 
+async def test_a_body_in_several_chunks_is_read_whole(host: RunnerHost) -> None:
+    body = b'{"payload": {"text": "hi"}, "user_id": "chunky"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    async with client(build_app(host)) as http:
+        response = await http.post("/tenants/demo/activities", content=chunks())
+    assert response.status_code == 200, response.text
+
+
 async def test_turn_timeout_is_503_and_counted(host: RunnerHost) -> None:
     never = asyncio.Event()
 

@@ -57,10 +57,15 @@ async def read_body(request: Request, limits: Limits) -> bytes:
     declared = _content_length(request.scope["headers"])
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise _too_large(limits.max_body_bytes)
+    message = await request.receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # the whole body in one message: the usual case
+        if len(body) > limits.max_body_bytes:
+            raise _too_large(limits.max_body_bytes)
+        return body
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await request.receive()
         if message["type"] != "http.request":  # http.disconnect
             raise HttpError(400, "bad_request", "client disconnected before the body was read")
         chunk = message.get("body", b"")
@@ -69,7 +74,8 @@ async def read_body(request: Request, limits: Limits) -> bytes:
             raise _too_large(limits.max_body_bytes)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)
+        message = await request.receive()
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
