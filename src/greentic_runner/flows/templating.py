@@ -301,10 +301,24 @@ def compile_template(template: Any) -> Renderer:
         return _string_renderer(template)
     if isinstance(template, dict):
         items = [(key, compile_template(value)) for key, value in template.items()]
-        return lambda context: {key: render(context) for key, render in items}
+
+        def render_dict(context: Any) -> dict[str, Any]:  # a loop: no comprehension frame
+            out = {}
+            for key, render in items:
+                out[key] = render(context)
+            return out
+
+        return render_dict
     if isinstance(template, list):
         parts = [compile_template(item) for item in template]
-        return lambda context: [render(context) for render in parts]
+
+        def render_list(context: Any) -> list[Any]:
+            out = []
+            for render in parts:
+                out.append(render(context))
+            return out
+
+        return render_list
     return lambda context: template
 
 
