@@ -441,5 +441,6 @@ class TenantHandle:
 
 def normalize_replies(result: Any, tenant: str) -> list[Activity]:
     """An array becomes one reply per element; anything else (null too) one reply."""
-    items = result if isinstance(result, list) else [result]
-    return [Activity.from_output(item, tenant) for item in items]
+    if not isinstance(result, list):
+        return [Activity.from_output(result, tenant)]
+    return [Activity.from_output(item, tenant) for item in result]

@@ -14,6 +14,7 @@ the flow waits for the user (``acceptingInput`` otherwise).
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -178,7 +179,7 @@ def _bot_activity(inbound_activity: dict[str, Any], message: OutMessage) -> dict
 
 
 def render(inbound_activity: dict[str, Any], out: Outbound) -> dict[str, Any]:
-    replies = [_bot_activity(inbound_activity, m) for m in out.messages]
+    replies = list(map(_bot_activity, repeat(inbound_activity), out.messages))
     for reply in replies:
         reply["inputHint"] = "acceptingInput"
     if replies and out.waiting:
