@@ -333,7 +333,10 @@ class InMemorySessionStore:
     async def fetch_wait(
         self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
     ) -> FoundWait | None:
+        bucket = user_bucket(ctx, user)
         for scope in scopes:
+            if (bucket, scope.scope_hash()) not in self._scope_index:
+                continue  # nothing parked here (most turns): no further checks
             key = await self.find_wait_by_scope(ctx, user, scope)
             entry = None if key is None else self._live(key)
             if key is not None and entry is not None:
