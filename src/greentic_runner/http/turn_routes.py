@@ -57,19 +57,19 @@ class TurnRoutes:
         if endpoint is None:
             return False
         request = Request(scope, receive)
-        response = await self._respond(endpoint, request)
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            response = await self._error_response(request, exc)
         await response(scope, receive, send)
         return True
 
-    async def _respond(self, endpoint: Endpoint, request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except Exception as exc:
-            for kind, handler in self.handlers:
-                if isinstance(exc, kind):
-                    return await handler(request, exc)
-            log.exception("unhandled error on POST %s", request.url.path)
-            return error_response(500, "internal_error", "internal server error")
+    async def _error_response(self, request: Request, exc: Exception) -> Response:
+        for kind, handler in self.handlers:
+            if isinstance(exc, kind):
+                return await handler(request, exc)
+        log.exception("unhandled error on POST %s", request.url.path)
+        return error_response(500, "internal_error", "internal server error")
 
 
 class RunnerApp(Starlette):
