@@ -10,7 +10,6 @@ import orjson
 
 from ..envelope import IngressEnvelope
 from ..errors import FlowError, RoutingError, RunnerError, with_context
-from ..storage.turns import Turn
 from .context import FlowContext
 from .registry import FlowRegistry
 from .resume import ContactIdentity, FlowResumeStore, contact_identity
@@ -64,34 +63,23 @@ async def run_turn(engine: Engine, resume: FlowResumeStore, envelope: IngressEnv
     # allows (storage/turns.py); the turn's park or clear is its last write.
     async with resume.begin_turn(envelope, identity, turn_lock_name(envelope, identity)) as turn:
         try:
-            return await _run_locked(engine, resume, envelope, identity, turn)
+            snapshot = resume.snapshot_of(envelope, turn.parked)
+            if snapshot is not None:
+                ctx = flow_context(envelope, snapshot.pack_id, snapshot.resume_flow)
+                execution = await engine.resume(ctx, snapshot, envelope.payload)
+            else:
+                if engine.registry.flow_by_key(envelope.pack_id, envelope.flow_id) is None:
+                    raise RoutingError(
+                        f"flow {envelope.flow_id} not registered for pack {envelope.pack_id}"
+                    )
+                ctx = flow_context(envelope, envelope.pack_id, envelope.flow_id)
+                execution = await engine.execute(ctx, envelope.payload)
+            if isinstance(execution, Completed):
+                await resume.clear(envelope, identity, turn)
+                return execution.output
+            reply_scope = await resume.save(envelope, execution.wait, identity, turn)
         except RunnerError as exc:
             raise with_context("flow execution failed", exc) from exc
-
-
-async def _run_locked(
-    engine: Engine,
-    resume: FlowResumeStore,
-    envelope: IngressEnvelope,
-    identity: ContactIdentity,
-    turn: Turn,
-) -> Any:
-    snapshot = resume.snapshot_of(envelope, turn.parked)
-    if snapshot is not None:
-        ctx = flow_context(envelope, snapshot.pack_id, snapshot.resume_flow)
-        execution = await engine.resume(ctx, snapshot, envelope.payload)
-    else:
-        assert envelope.pack_id is not None
-        if engine.registry.flow_by_key(envelope.pack_id, envelope.flow_id) is None:
-            raise RoutingError(
-                f"flow {envelope.flow_id} not registered for pack {envelope.pack_id}"
-            )
-        ctx = flow_context(envelope, envelope.pack_id, envelope.flow_id)
-        execution = await engine.execute(ctx, envelope.payload)
-    if isinstance(execution, Completed):
-        await resume.clear(envelope, identity, turn)
-        return execution.output
-    reply_scope = await resume.save(envelope, execution.wait, identity, turn)
     return {
         "status": "pending",
         "reason": execution.wait.reason,
