@@ -69,12 +69,10 @@ _ID_FIELDS = tuple(item.name for item in fields(ProviderIds))
 _id_values = attrgetter(*_ID_FIELDS)
 
 
-def session_key(tenant: str, provider: str, ids: ProviderIds) -> str:
+def session_key(tenant: str, provider: str, anchor: str | None, user: str | None) -> str:
     """``{tenant}:{provider}:{thread|conversation|channel|user}:{user}`` (defaults
     ``conversation`` and ``user`` when the channel gave nothing)."""
-    user = ids.user_id or "user"
-    conversation = ids.anchor() or ids.user_id or "conversation"
-    return f"{tenant}:{provider}:{conversation}:{user}"
+    return f"{tenant}:{provider}:{anchor or user or 'conversation'}:{user or 'user'}"
 
 
 def attachment(
@@ -219,7 +217,8 @@ class ChannelMessage:
 
     @property
     def session_key(self) -> str:
-        return session_key(self.tenant, self.provider, self.ids)
+        ids = self.ids
+        return session_key(self.tenant, self.provider, ids.anchor(), ids.user_id)
 
     def scopes(self) -> list[str]:
         scopes = ["chat"]
@@ -248,15 +247,17 @@ class ChannelMessage:
 
     def activity(self) -> Activity:
         """A ``messaging`` message activity carrying the canonical payload and session key."""
-        key = self.session_key
-        anchor = self.ids.anchor()
+        ids = self.ids
+        user = ids.user_id
+        anchor = ids.anchor()
+        key = session_key(self.tenant, self.provider, anchor, user)
         return Activity(
             tenant=self.tenant,
             flow_type="messaging",
             session_id=key,
             provider_id=self.provider,
             channel_id=self.channel or anchor,
-            conversation_id=self.ids.conversation_id or anchor,
-            user_id=self.ids.user_id,
+            conversation_id=ids.conversation_id or anchor,
+            user_id=user,
             payload=self.payload(key),
         )
