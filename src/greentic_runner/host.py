@@ -322,9 +322,9 @@ class RunnerHost:
             )
         if telemetry.tracing_active():  # operations hook: turn span
             with telemetry.turn_span(envelope, runtime.rollout):
-                result = await run_turn(runtime.engine, runtime.resume, envelope)
+                result = await run_turn(runtime.engine, runtime.resume, envelope, canonical=True)
         else:
-            result = await run_turn(runtime.engine, runtime.resume, envelope)
+            result = await run_turn(runtime.engine, runtime.resume, envelope, canonical=True)
         return normalize_replies(result, tenant)
 
     def _router(self, runtime: TenantRuntime) -> RouteProvider:

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from ..components.invoker import ComponentInvoker
@@ -220,7 +221,7 @@ class FlowEngine:
                 return Completed(finalize(state, payload))
             if isinstance(control, Wait) and control.at_self:
                 return self._park(ctx, flow, state, node.id, control.reason, False, None)
-            decision = decide(flow, node, payload, _context_of(state, flow))
+            decision = decide(flow, node, payload, partial(template_context, state, flow))
             if isinstance(control, Wait):
                 if decision.action != "next" or decision.node is None:
                     raise FlowError(
@@ -446,10 +447,6 @@ def _always() -> bool:
 def _label(ctx: FlowContext, flow: Flow, node: Node) -> str:
     """How errors name the node (built only when one is raised)."""
     return f"flow {ctx.pack_id}:{flow.id}, node {node.id}"
-
-
-def _context_of(state: ExecutionState, flow: Flow) -> Callable[[], dict[str, Any]]:
-    return lambda: template_context(state, flow)
 
 
 def _check_conditions(pack_id: str, flow: Flow) -> None:

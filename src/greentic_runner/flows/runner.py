@@ -52,9 +52,15 @@ def turn_lock_name(envelope: IngressEnvelope, identity: ContactIdentity | None =
     return f"turn:{identity.ctx.env}:{identity.ctx.tenant}:{identity.user}:{conversation}"
 
 
-async def run_turn(engine: Engine, resume: FlowResumeStore, envelope: IngressEnvelope) -> Any:
-    """Run one turn; returns the flow output, or the ``pending`` object of a paused turn."""
-    envelope = envelope.canonicalize()
+async def run_turn(
+    engine: Engine, resume: FlowResumeStore, envelope: IngressEnvelope, *, canonical: bool = False
+) -> Any:
+    """Run one turn; returns the flow output, or the ``pending`` object of a paused turn.
+
+    ``canonical``: the envelope comes from :meth:`IngressEnvelope.canonical` (perhaps with
+    fields replaced since), so canonicalizing it again would change nothing."""
+    if not canonical:
+        envelope = envelope.canonicalize()
     if envelope.pack_id is None:
         raise RoutingError("pack_id missing; ingress must specify pack_id for multi-pack flows")
     _check_size(envelope)
