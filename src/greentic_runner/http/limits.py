@@ -42,11 +42,12 @@ def _too_large(limit: int) -> HttpError:
 
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-    """The raw ``Content-Length`` value, for the early 413 (a dict built in C from the ASGI
-    pairs: Starlette's ``Headers`` would be built just for this). Like Starlette, it expects
-    the lowercased names ASGI servers send; a body under another spelling is still cut at
-    the cap while it is read."""
-    return dict(headers).get(b"content-length")
+    """The raw ``Content-Length`` value (a scan of the ASGI pairs: Starlette's ``Headers``
+    would be built just for this)."""
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            return value
+    return None
 
 
 async def read_body(request: Request, limits: Limits) -> bytes:
