@@ -111,6 +111,36 @@ class Activity:
         return cls(kind=ActivityKind("custom", action), payload=payload)
 
     @classmethod
+    def message(
+        cls,
+        tenant: str,
+        flow_type: str | None,
+        session_id: str | None,
+        provider_id: str | None,
+        user_id: str | None,
+        channel_id: str | None,
+        conversation_id: str | None,
+        payload: Any,
+    ) -> Activity:
+        """A message activity from the fields channel adapters set (positional: a record
+        built with keywords costs twice as much, and every channel message is one)."""
+        return cls(
+            MESSAGE,
+            tenant,
+            None,
+            None,
+            flow_type,
+            session_id,
+            provider_id,
+            None,
+            user_id,
+            channel_id,
+            conversation_id,
+            None,
+            payload,
+        )
+
+    @classmethod
     def from_output(cls, payload: Any, tenant: str) -> Activity:
         """The shape of every reply the host returns: custom ``response`` with the tenant."""
         return cls(_RESPONSE, tenant, *_NO_IDS, payload)  # positional: one per reply

@@ -116,19 +116,22 @@ def map_activity(
         activity_id,
     )
     timestamp = get("timestamp")
+    # Positional (the field order of ChannelMessage): a dataclass __init__ called with
+    # keywords costs twice as much, and every WebChat and Teams message comes here.
     return ChannelMessage(
-        tenant=inb.tenant,
-        provider=inb.channel,
-        ids=ids,
-        timestamp=(timestamp and normalized_rfc3339(_str(timestamp))) or inb.now(),
-        text=text,
-        raw=activity,
-        channel=reply_to or conversation_id or channel,
-        locale=_str(get("locale")),
-        attachments=_attachments(activity),
-        mentions=mentions,
-        metadata=inb.metadata(),
-        channel_data={
+        inb.tenant,
+        inb.channel,
+        ids,
+        (timestamp and normalized_rfc3339(_str(timestamp))) or inb.now(),
+        text,
+        activity,
+        reply_to or conversation_id or channel,  # channel
+        _str(get("locale")),
+        _attachments(activity) if "attachments" in activity else [],
+        [],  # buttons
+        mentions,
+        inb.metadata(),
+        {  # channel_data
             "type": kind,
             "channel_id": get("channelId"),
             "service_url": get("serviceUrl"),

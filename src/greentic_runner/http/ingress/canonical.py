@@ -257,13 +257,13 @@ class ChannelMessage:
         user = ids.user_id
         anchor = ids.anchor()
         key = session_key(self.tenant, self.provider, anchor, user)
-        return Activity(
-            tenant=self.tenant,
-            flow_type="messaging",
-            session_id=key,
-            provider_id=self.provider,
-            channel_id=self.channel or anchor,
-            conversation_id=ids.conversation_id or anchor,
-            user_id=user,
-            payload=self.payload(key),
+        return Activity.message(
+            self.tenant,
+            "messaging",
+            key,
+            self.provider,
+            user,
+            self.channel or anchor,
+            ids.conversation_id or anchor,
+            self.payload(key),
         )
