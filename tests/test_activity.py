@@ -155,3 +155,17 @@ def test_from_output_equals_the_keyword_construction() -> None:
     reply = Activity.from_output({"text": "hi"}, "acme")
     assert reply == Activity(kind=reply.kind, tenant="acme", payload={"text": "hi"})
     assert reply.action() == "response"
+
+
+def test_message_is_the_keyword_construction_in_positional_form() -> None:
+    built = Activity.message("t", "messaging", "s", "webchat", "u", "ch", "conv", {"text": "hi"})
+    assert built == Activity(
+        tenant="t",
+        flow_type="messaging",
+        session_id="s",
+        provider_id="webchat",
+        user_id="u",
+        channel_id="ch",
+        conversation_id="conv",
+        payload={"text": "hi"},
+    )
