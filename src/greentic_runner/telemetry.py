@@ -259,9 +259,9 @@ class SpanObserver:
         self.rollout = rollout
         self._open: dict[object, list[tuple[Span, Token[Context] | None]]] = {}
 
-    def active(self) -> bool:
-        """The engine skips this observer's hooks for a node while tracing is off."""
-        return tracing_active()
+    # The engine skips this observer's hooks for a node while tracing is off (the function
+    # itself: the engine calls it once per node).
+    active = staticmethod(tracing_active)
 
     def on_node_start(self, ctx: FlowContext, flow: Flow, node: Node, payload: Any) -> None:
         if not tracing_active():

@@ -79,8 +79,11 @@ def outbound(replies: list[Activity]) -> Outbound:
     messages: list[OutMessage] = []
     waiting = False
     for reply in replies:
-        waiting = waiting or is_pending(reply.payload)
-        for message in payload_messages(reply.payload):
+        payload = reply.payload
+        if is_pending(payload):
+            waiting = True
+            payload = payload.get("response")  # what the paused turn said
+        for message in payload_messages(payload):
             if not messages or messages[-1] != message:
                 messages.append(message)
     return Outbound(messages, waiting)
