@@ -5,6 +5,7 @@ The server under test is pinned to the measuring core, ``wrk`` (Debian's package
 other one. Each side gets a warm-up run, then bounded measured runs; the two sides
 alternate so drift on a shared machine hits both. One request is checked before any load
 (the reply must be ``You said: hi``) and a run with non-2xx answers or socket errors fails.
+The ratio is the median of the passes' own ratios (:func:`paired_ratio`).
 """
 
 from __future__ import annotations
@@ -142,3 +143,13 @@ def measure(
 
 def median_of(runs: list[WrkRun], field: str) -> float:
     return float(statistics.median(getattr(run, field) for run in runs))
+
+
+def paired_ratio(runs: dict[str, list[WrkRun]]) -> float:
+    """The median over passes of ours ÷ bare, each pass's two runs measured back to back:
+    drift on a shared machine (a neighbour's load coming and going) moves both runs of a
+    pass, so pairing them cancels what a ratio of two separate medians would keep."""
+    pairs = zip(runs["ours"], runs["bare"], strict=True)
+    return float(
+        statistics.median(ours.requests_per_s / bare.requests_per_s for ours, bare in pairs)
+    )

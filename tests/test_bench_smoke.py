@@ -66,3 +66,16 @@ async def test_icount_refuses_an_app_that_does_not_echo() -> None:
 
     with pytest.raises(BenchCheckError, match="text of the first reply"):
         await icount.drive(wrong, requests=1, warmup=0)
+
+
+def test_webchat_ratio_pairs_the_runs_of_each_pass() -> None:
+    from bench.webchat import WrkRun, paired_ratio
+
+    def runs(*rates: float) -> list[WrkRun]:
+        return [WrkRun(rate, 1.0, 2.0) for rate in rates]
+
+    # A slow spell in the third pass hits both sides: its pair still says 0.6.
+    measured = {"ours": runs(600, 610, 300, 590, 605), "bare": runs(1000, 1000, 500, 1000, 1000)}
+    assert paired_ratio(measured) == pytest.approx(0.6)
+    with pytest.raises(ValueError):
+        paired_ratio({"ours": runs(1, 2), "bare": runs(1)})
