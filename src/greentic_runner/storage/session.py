@@ -318,7 +318,24 @@ class InMemorySessionStore:
         return True
 
     async def find_wait_by_scope(self, ctx: TenantCtx, user: str, scope: ReplyScope) -> str | None:
+        return self._waiting_key(ctx, user, user_bucket(ctx, user), scope)
+
+    async def fetch_wait(
+        self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
+    ) -> FoundWait | None:
         bucket = user_bucket(ctx, user)
+        for scope in scopes:
+            key = self._waiting_key(ctx, user, bucket, scope)
+            entry = None if key is None else self._live(key)
+            if key is not None and entry is not None:
+                return key, entry.data
+        return None
+
+    def _waiting_key(
+        self, ctx: TenantCtx, user: str, bucket: UserBucket, scope: ReplyScope
+    ) -> str | None:
+        """The live wait's key in ``scope``; drops an index entry whose wait is gone or
+        belongs to someone else."""
         index_key = (bucket, scope.scope_hash())
         key = self._scope_index.get(index_key)
         if key is None:
@@ -329,19 +346,6 @@ class InMemorySessionStore:
             self._scope_index.pop(index_key, None)
             return None
         return key
-
-    async def fetch_wait(
-        self, ctx: TenantCtx, user: str, scopes: Sequence[ReplyScope]
-    ) -> FoundWait | None:
-        bucket = user_bucket(ctx, user)
-        for scope in scopes:
-            if (bucket, scope.scope_hash()) not in self._scope_index:
-                continue  # nothing parked here (most turns): no further checks
-            key = await self.find_wait_by_scope(ctx, user, scope)
-            entry = None if key is None else self._live(key)
-            if key is not None and entry is not None:
-                return key, entry.data
-        return None
 
     async def list_waits_for_user(self, ctx: TenantCtx, user: str) -> list[str]:
         keys = self._user_waits.get(user_bucket(ctx, user), set())
