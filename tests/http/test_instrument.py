@@ -1,4 +1,5 @@
-"""Store latency metering sees the durable stores' combined turn operations too."""
+"""Store latency metering: the durable stores' combined turn operations are timed too;
+in-memory stores are not timed at all."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from prometheus_client import generate_latest
 from greentic_runner.activity import Activity
 from greentic_runner.config import HostConfig
 from greentic_runner.host import HostBuilder
-from greentic_runner.http.instrument import metered_session_store
+from greentic_runner.http.instrument import metered_session_store, metered_state_store
 from greentic_runner.http.metrics import Metrics
 from greentic_runner.storage.config import StorageConfig, open_stores
+from greentic_runner.storage.session import InMemorySessionStore
+from greentic_runner.storage.state import InMemoryStateStore
 from greentic_runner.testing import write_pack_dir
 
 ASK = """
@@ -55,3 +58,10 @@ async def test_turn_lock_read_and_last_write_are_timed_on_sqlite(tmp_path: Path)
             f'{{operation="{operation}",outcome="ok",store="session"}} '
         )
         assert line + ("2.0" if operation == "begin_turn" else "1.0") in text, operation
+
+
+def test_in_memory_stores_are_not_wrapped() -> None:
+    metrics = Metrics()
+    session, state = InMemorySessionStore(), InMemoryStateStore()
+    assert metered_session_store(session, metrics) is session
+    assert metered_state_store(state, metrics) is state

@@ -19,8 +19,8 @@ from ..packs.pack import PackRuntime
 from ..runtime import RolloutIds, TenantRuntime
 from ..runtime_loader import PackRef, RuntimeFactory, build_tenant_runtime
 from ..secrets import SecretsManager
-from ..storage.session import SessionStore
-from ..storage.state import StateStore
+from ..storage.session import InMemorySessionStore, SessionStore
+from ..storage.state import InMemoryStateStore, StateStore
 from .metrics import Metrics
 
 
@@ -139,11 +139,19 @@ class _MeteredTurn:
         self._metered._observe(operation, "ok", start)
 
 
+# In-memory stores are not timed: their operations are dict lookups, which the timing would
+# make twice as costly and tell nothing about.
+
+
 def metered_session_store(store: SessionStore, metrics: Metrics) -> SessionStore:
+    if isinstance(store, InMemorySessionStore):
+        return store
     return cast(SessionStore, MeteredStore(store, "session", metrics))
 
 
 def metered_state_store(store: StateStore, metrics: Metrics) -> StateStore:
+    if isinstance(store, InMemoryStateStore):
+        return store
     return cast(StateStore, MeteredStore(store, "state", metrics))
 
 

@@ -126,17 +126,10 @@ async def open_server(plan: ServePlan, stack: AsyncExitStack) -> Server:
     storage = StorageConfig.from_url(plan.store) if plan.store else StorageConfig.from_env()
     stores = await open_stores(storage)
     stack.push_async_callback(stores.close)
-    # Store latencies are timed on the durable backends only: an in-memory operation is a
-    # dict lookup, which the timing would make twice as costly and tell nothing about.
-    session_store, state_store = stores.session, stores.state
-    if storage.session_backend != "memory":
-        session_store = metered_session_store(session_store, metrics)
-    if storage.state_backend != "memory":
-        state_store = metered_state_store(state_store, metrics)
     host = RunnerHost(
         configs=configs,
-        session_store=session_store,
-        state_store=state_store,
+        session_store=metered_session_store(stores.session, metrics),
+        state_store=metered_state_store(stores.state, metrics),
         secrets=default_manager(),
         runtime_factory=metered_runtime_factory(metrics),
     )
