@@ -4,7 +4,7 @@ import pytest
 from tests.pipeline import EchoEngine, flow
 
 from greentic_runner.activity import Activity
-from greentic_runner.config import HostConfig, SecretsPolicy
+from greentic_runner.config import Fast2FlowConfig, HostConfig, SecretsPolicy
 from greentic_runner.errors import RoutingError, SecretsError, TenantError
 from greentic_runner.routing.resolve import resolve_flow_id
 from greentic_runner.runtime import ActivePacks, RolloutIds, TenantRuntime
@@ -137,3 +137,9 @@ def test_resolve_answers_as_resolve_flow_id_and_remembers_only_registered_flows(
         with pytest.raises(RoutingError, match="flow missing is ambiguous"):
             tenant_runtime.resolve("demo", unknown)
     assert len(tenant_runtime._routes) == 2
+
+
+def test_fast2flow_is_the_configs_only_when_enabled() -> None:
+    assert runtime().fast2flow is None
+    enabled = Fast2FlowConfig(enabled=True)
+    assert runtime(fast2flow=enabled).fast2flow is enabled

@@ -98,3 +98,32 @@ async def test_revision_packs_are_pinned_and_unique(tmp_path: Path) -> None:
             PackError, match="^revision runtime for tenant demo requires at least one pack$"
         ):
             await host.load_revision("demo", "d", "b", "r6", [])
+
+
+async def test_tenants_of_one_pack_share_what_a_turn_reads_but_keep_their_own_packs(
+    tmp_path: Path,
+) -> None:
+    # Shared: the flow registry, its route answers and the resume store (they never hold
+    # anything of one tenant). Own: each tenant's PackRuntime (digest pin, probe cache).
+    hello = pack(tmp_path / "hello", HELLO)
+    builder = HostBuilder().with_config(HostConfig("a")).with_config(HostConfig("b"))
+    async with builder.build() as host:
+        for tenant in ("a", "b"):
+            await host.load_pack(tenant, hello)
+        a, b = host.active.load_pack("a"), host.active.load_pack("b")
+        assert a is not None and b is not None
+        assert a.registry is b.registry and a.resume is b.resume
+        assert a.main_pack is not b.main_pack
+        assert a._routes is b._routes  # resolve_flow_id's remembered answers
+        for tenant in ("a", "b"):
+            replies = await host.handle_activity(tenant, Activity.text(tenant))
+            assert replies[0].payload == {"text": f"hello {tenant}"}
+        # The reloaded pack is a new parse: b moves to a new registry, a keeps its own.
+        (hello / "flows" / "main.ygtc").write_text(HELLO.replace("hello", "hi"))
+        await host.load_pack("b", hello)
+        reloaded = host.active.load_pack("b")
+        assert reloaded is not None and reloaded.registry is not a.registry
+        assert (await host.handle_activity("b", Activity.text("b")))[0].payload == {"text": "hi b"}
+        assert (await host.handle_activity("a", Activity.text("a")))[0].payload == {
+            "text": "hello a"
+        }

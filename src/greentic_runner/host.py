@@ -286,10 +286,9 @@ class RunnerHost:
         self, runtime: TenantRuntime, tenant: str, activity: Activity
     ) -> list[Activity]:
         """The shared pipeline of the legacy and revision entry points."""
-        if runtime.config.fast2flow.enabled and activity.flow_id is None:
-            activity = await apply_fast2flow(
-                activity, tenant, runtime.config.fast2flow, self._router(runtime)
-            )
+        fast2flow = runtime.fast2flow
+        if fast2flow is not None and activity.flow_id is None:
+            activity = await apply_fast2flow(activity, tenant, fast2flow, self._router(runtime))
         action = activity.action()
         if action == "response" and activity.flow_id is None:
             return [activity]

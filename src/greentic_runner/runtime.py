@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .activity import Activity
 from .components.invoker import ComponentInvoker
-from .config import HostConfig
+from .config import Fast2FlowConfig, HostConfig
 from .errors import PackError, SecretsError, TenantError
 from .flows.registry import FlowRegistry
 from .flows.resume import FlowResumeStore
@@ -76,15 +76,19 @@ class TenantRuntime:
     timers: list[asyncio.Task[None]] = field(default_factory=list)
 
     resume: FlowResumeStore = field(init=False)
-    # resolve_flow_id's answers: the registry and main pack never change for a runtime.
-    _routes: dict[tuple[str | None, ...], tuple[str, str]] = field(
-        init=False, default_factory=dict, repr=False
-    )
+    # config.fast2flow when enabled, else None: every turn checks it, and with many tenants
+    # each object read on the way (config, its fast2flow) is a cache miss.
+    fast2flow: Fast2FlowConfig | None = field(init=False, repr=False)
+    # resolve_flow_id's answers: the registry and main pack never change for a runtime,
+    # and runtimes over the same packs share them (FlowRegistry.route_cache).
+    _routes: dict[tuple[str | None, ...], tuple[str, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.packs:
             raise PackError(f"tenant runtime for {self.tenant} requires at least one pack")
-        self.resume = FlowResumeStore(self.session_store)
+        self.resume = FlowResumeStore.shared(self.session_store)
+        self.fast2flow = self.config.fast2flow if self.config.fast2flow.enabled else None
+        self._routes = self.engine.registry.route_cache(self.packs[0])
 
     def resolve(self, tenant: str, activity: Activity) -> tuple[str, str]:
         """``resolve_flow_id`` on this runtime: (pack_id, flow_id) or RoutingError. Answers

@@ -150,3 +150,11 @@ async def test_old_snapshots_without_new_fields_still_load(resume: FlowResumeSto
     )
     assert old.state.input == {"a": 1}
     assert old.awaiting_submit is False and old.state.redirect_count == 0
+
+
+def test_runtimes_over_one_session_store_share_one_resume_store() -> None:
+    store, other = InMemorySessionStore(), InMemorySessionStore()
+    shared = FlowResumeStore.shared(store)
+    assert FlowResumeStore.shared(store) is shared and shared.store is store
+    assert FlowResumeStore.shared(other) is not shared
+    assert FlowResumeStore.shared(other).store is other

@@ -1,12 +1,35 @@
-"""FlowRegistry: every flow of a tenant's packs, keyed by (pack_id, flow_id) (spec §2.4)."""
+"""FlowRegistry: every flow of a tenant's packs, keyed by (pack_id, flow_id) (spec §2.4).
+
+A registry never changes after construction, so tenants that load the same packs share one
+(:meth:`FlowRegistry.shared`): with thousands of tenants, every turn then looks its flow up
+in dictionaries other tenants' turns keep warm in the CPU caches, instead of in its own
+tenant's cold copy (docs/performance.md, ``tenants-10k``).
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import FlowError
 from ..packs.pack import FlowDescriptor, PackRuntime
 from .model import Flow
+
+# What a registry is built from, per pack: the parse's own flows (by identity: a loaded
+# pack's flows never change) and everything else of the pack a registry or routing reads.
+_PackKey = tuple[str, str, int, bool, tuple[str, ...]]
+Route = tuple[str, str]
+
+
+def _pack_key(pack: PackRuntime) -> _PackKey:
+    return (
+        pack.pack_id,
+        pack.version,
+        id(pack.flows),
+        pack.declares_messaging_provider,
+        pack.metadata.entry_flows,
+    )
 
 
 class FlowRegistry:
@@ -17,10 +40,8 @@ class FlowRegistry:
     """
 
     def __init__(self, packs: Sequence[PackRuntime]) -> None:
-        self._packs: dict[str, PackRuntime] = {}
         self._flows: dict[tuple[str, str], tuple[FlowDescriptor, Flow]] = {}
         for pack in packs:
-            self._packs[pack.pack_id] = pack
             for descriptor in pack.descriptors():
                 key = (pack.pack_id, descriptor.id)
                 self._flows[key] = (descriptor, pack.flows[descriptor.id])
@@ -33,12 +54,34 @@ class FlowRegistry:
             [d for d in descriptors if d.entry and d.pack_id not in self._provider_packs],
             lambda d: d.flow_type,
         )
+        # Keeps the flows dicts alive: their ids are part of the key this registry is
+        # shared under, and must not be reused while it is.
+        self._sources = tuple(pack.flows for pack in packs)
+        self._main_routing = _pack_key(packs[0]) if packs else None
+        self._routes: dict[tuple[str | None, ...], Route] = {}
+
+    @classmethod
+    def shared(cls, packs: Sequence[PackRuntime]) -> FlowRegistry:
+        """The registry of ``packs``, the same object for every caller whose packs are the
+        same parses (the same flows objects, ids, versions and entry flows, in the same
+        order) for as long as one of them holds it."""
+        key = tuple(_pack_key(pack) for pack in packs)
+        with _SHARED_LOCK:
+            found = _SHARED.get(key)
+            if found is None:
+                found = _SHARED[key] = cls(packs)
+        return found
+
+    def route_cache(self, main_pack: PackRuntime) -> dict[tuple[str | None, ...], Route]:
+        """Where a runtime over this registry with ``main_pack`` may remember
+        ``resolve_flow_id`` answers: they depend on the registry and the main pack only, so
+        runtimes whose main pack is this registry's first one share a cache."""
+        if _pack_key(main_pack) == self._main_routing:
+            return self._routes
+        return {}
 
     def descriptors(self) -> list[FlowDescriptor]:
         return [descriptor for descriptor, _ in self._flows.values()]
-
-    def pack(self, pack_id: str) -> PackRuntime | None:
-        return self._packs.get(pack_id)
 
     def flow_by_key(self, pack_id: str, flow_id: str) -> FlowDescriptor | None:
         found = self._flows.get((pack_id, flow_id))
@@ -67,6 +110,11 @@ class FlowRegistry:
             (d for d in self.descriptors() if d.pack_id == pack_id and d.flow_type == flow_type),
             None,
         )
+
+
+_SHARED: weakref.WeakValueDictionary[tuple[_PackKey, ...], FlowRegistry]
+_SHARED = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
 
 
 def _unique_index(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import weakref
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from functools import lru_cache
@@ -60,6 +61,9 @@ def _hashed_user(hint: str) -> str:
     return "sess" + hashlib.sha256(hint.encode()).hexdigest()[:16]
 
 
+_SHARED: weakref.WeakValueDictionary[int, FlowResumeStore] = weakref.WeakValueDictionary()
+
+
 def _scope(envelope: IngressEnvelope) -> ReplyScope:
     if envelope.reply_scope is None:
         raise SessionError(MISSING_SCOPE)
@@ -77,6 +81,17 @@ class FlowResumeStore:
         self.store = store
         self.ttl = ttl
         self._begin = turn_starter(store)
+
+    @classmethod
+    def shared(cls, store: SessionStore) -> FlowResumeStore:
+        """The resume store over ``store`` (no TTL), one object for all the runtimes that
+        share that session store: with many tenants, each turn then reads an object other
+        tenants' turns keep warm in the CPU caches. Filed under ``id(store)``; it holds the
+        store, so that id cannot be reused while the entry lives."""
+        found = _SHARED.get(id(store))
+        if found is None or found.store is not store:
+            found = _SHARED[id(store)] = cls(store)
+        return found
 
     async def save(
         self,
