@@ -106,6 +106,8 @@ class FlowEngine:
     # cache miss; one compact object is fewer misses than an object and its __dict__.
     __slots__ = (
         "_invoker",
+        "_main",
+        "_main_id",
         "_max_steps",
         "_observer",
         "_observer_active",
@@ -132,6 +134,9 @@ class FlowEngine:
             raise FlowError(f"max_steps must be at least 1, got {max_steps}")
         self.registry = FlowRegistry.shared(packs)
         self._packs = {pack.pack_id: pack for pack in packs}  # this tenant's own copies
+        # Most turns run the main pack: its pack read from this object, not from the dict.
+        self._main_id = packs[0].pack_id if packs else None
+        self._main = self._packs.get(self._main_id) if self._main_id is not None else None
         self._invoker = invoker
         self._state_store = state_store
         self._retry = retry
@@ -197,7 +202,7 @@ class FlowEngine:
         state: ExecutionState,
         start: str | None,
     ) -> FlowExecution:
-        pack = self._packs.get(ctx.pack_id)
+        pack = self._main if ctx.pack_id == self._main_id else self._packs.get(ctx.pack_id)
         if pack is None:  # the registry only knows flows of its packs
             raise FlowError(f"flow {ctx.pack_id}:{flow.id} not registered")
         current = start if start is not None else flow.start_node
