@@ -79,3 +79,30 @@ def test_webchat_ratio_pairs_the_runs_of_each_pass() -> None:
     assert paired_ratio(measured) == pytest.approx(0.6)
     with pytest.raises(ValueError):
         paired_ratio({"ours": runs(1, 2), "bare": runs(1)})
+
+
+async def test_tenants_job_alternates_checked_rounds_of_both_hosts() -> None:
+    from bench.scenarios import tenants
+
+    result = await tenants.tenants_job({"tenants": 5, "turns": 7, "pairs": 3})
+    assert result["tenants"] == 5 and result["pairs"] == 3
+    assert result["dispatch_us_1"] > 0 and result["dispatch_us_many"] > 0 and result["ratio"] > 0
+    with pytest.raises(ValueError, match="N > 1"):
+        await tenants.tenants_job({"tenants": 1})
+
+
+def test_tenants_ratio_is_the_median_of_the_pairs() -> None:
+    from bench.scenarios.tenants import paired_ratio
+
+    # The second pair ran in a slow spell on both sides: it still says 1.1.
+    assert paired_ratio([11.0, 22.0, 13.0], [10.0, 20.0, 10.0]) == pytest.approx(1.1)
+    with pytest.raises(ValueError):
+        paired_ratio([1.0], [1.0, 2.0])
+
+
+def test_tenants_rounds_spread_turns_over_every_tenant() -> None:
+    from bench.scenarios.tenants import round_inputs, tenant_name
+
+    inputs = round_inputs(tenants=7, turns=7, first=3)
+    assert sorted(tenant for tenant, _ in inputs) == [tenant_name(i) for i in range(7)]
+    assert len({message.conversation_id for _, message in inputs}) == 7
