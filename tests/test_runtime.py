@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from tests.pipeline import EchoEngine, flow
 
-from greentic_runner.activity import Activity
+from greentic_runner.activity import Activity, ActivityKind
 from greentic_runner.config import Fast2FlowConfig, HostConfig, SecretsPolicy
 from greentic_runner.errors import RoutingError, SecretsError, TenantError
 from greentic_runner.routing.resolve import resolve_flow_id
@@ -143,3 +143,15 @@ def test_fast2flow_is_the_configs_only_when_enabled() -> None:
     assert runtime().fast2flow is None
     enabled = Fast2FlowConfig(enabled=True)
     assert runtime(fast2flow=enabled).fast2flow is enabled
+
+
+def test_remembered_routes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a flow id or type, any pack id runs the main pack's entry flow: a key that
+    # carries request values must not grow the cache without end.
+    monkeypatch.setattr("greentic_runner.runtime.MAX_REMEMBERED_ROUTES", 3)
+    tenant_runtime = runtime()
+    untyped = ActivityKind("custom", action="poke")
+    for index in range(5):
+        message = Activity(tenant="demo", kind=untyped, pack_id=f"pack-{index}")
+        assert tenant_runtime.resolve("demo", message) == ("p", "main")
+    assert len(tenant_runtime._routes) == 3

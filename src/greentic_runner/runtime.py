@@ -52,6 +52,12 @@ class RuntimeKey(NamedTuple):
         }
 
 
+# Route answers remembered per registry. A key can hold a value from the request (an
+# activity without flow id or type runs the main pack's entry flow whatever pack id it
+# names), so the cache is bounded; past the bound, answers are computed every time.
+MAX_REMEMBERED_ROUTES = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class RolloutIds:
     deployment_id: str | None = None
@@ -101,7 +107,8 @@ class TenantRuntime:
         found = self._routes.get(key)
         if found is None:
             found = resolve_flow_id(self.registry, self.main_pack, tenant, activity)
-            self._routes[key] = found
+            if len(self._routes) < MAX_REMEMBERED_ROUTES:
+                self._routes[key] = found
         return found
 
     @property
