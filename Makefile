@@ -80,9 +80,10 @@ ensure-wrk:
 bench: $(STAMP) $(BENCH_STAMP) ensure-redis ensure-wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Instructions per WebChat request, ours vs the bare echo app, counted by valgrind: a
-# noise-free companion to http-webchat (bench/icount.py; about a minute).
-bench-icount: $(STAMP) ensure-valgrind
+# Instructions per WebChat request (ours vs the bare echo app) and per echo and ask-name
+# turn (ours vs the peer), counted by valgrind: noise-free companions to http-webchat,
+# turn-echo and turn-ask-name (bench/icount.py; about four minutes).
+bench-icount: $(STAMP) $(BENCH_STAMP) ensure-valgrind
 	$(BIN)/python -m bench.icount
 
 ensure-valgrind:

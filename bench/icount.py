@@ -1,20 +1,27 @@
-"""Instructions per WebChat request, ours vs the bare echo app: a noise-free companion to
-``http-webchat``.
+"""Instructions per WebChat request and per echo turn, ours vs the comparison: noise-free
+companions to ``http-webchat`` and ``turn-echo``.
 
 Timings on a shared VM swing by tens of percent between runs; the number of CPU
-instructions a request executes does not. ``make bench-icount`` runs each app in-process
-under valgrind's cachegrind (no cache simulation) twice — once with ``SHORT`` requests, once
-with ``LONG`` — and divides the difference by the extra requests, so start-up and pack
-loading cancel out. The requests are the ones ``bench/wrk/webchat.lua`` sends, fed straight
-to the ASGI app (no sockets: the server's share is the same for both apps and not counted).
+instructions an operation executes does not. ``make bench-icount`` runs each side
+in-process under valgrind's cachegrind (no cache simulation) twice — once short, once long —
+and divides the difference by the extra operations, so start-up and pack loading cancel out.
+
+- ``http-webchat-icount``: the requests ``bench/wrk/webchat.lua`` sends, fed straight to the
+  ASGI app of ``serve`` and of the bare echo app (no sockets: the server's share is the same
+  for both and not counted); ratio = bare ÷ ours, as ``http-webchat``'s throughput ratio.
+- ``turn-echo-icount``: rounds of ``turn-echo`` (1,000 conversations) through our host API
+  and through the peer's ``TestAdapter`` (run with the peer's virtualenv); ratio = peer ÷
+  ours, as ``turn-echo``'s.
 
 It is a proxy, not a throughput: it ignores cache misses and system calls. Use it to tell
-whether a change to the request path made it cheaper; ``http-webchat`` stays the figure.
+whether a change made a path cheaper, and whether a scenario's timed ratio moved because of
+the code or because of the machine; the timed scenarios stay the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import shutil
@@ -23,14 +30,50 @@ import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from .common import ROOT, expect
+from .run import PEER_PYTHON
 from .webchat import ECHO_PACK, PATH, TENANT
 
 SHORT, LONG = 1000, 3000
 WARMUP = 1500
 SIDES = ("ours", "bare")
+TURN_SIDES = ("ours-echo", "peer-echo", "ours-ask-name", "peer-ask-name")
+CONVERSATIONS = 1000
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One BENCH line: ``ours`` against ``theirs``, counted at ``short`` and ``long`` units
+    (requests, or rounds of ``per_unit`` turns)."""
+
+    name: str
+    operation: str  # "request" or "turn"
+    ours: str
+    theirs: str
+    label: str  # how the line names the comparison side
+    short: int
+    long: int
+    per_unit: int = 1
+
+
+COMPARISONS = (
+    Comparison("http-webchat-icount", "request", "ours", "bare", "bare", SHORT, LONG),
+    Comparison("turn-echo-icount", "turn", "ours-echo", "peer-echo", "peer", 1, 3, CONVERSATIONS),
+    # A round of ask-name is both turns of every conversation.
+    Comparison(
+        "turn-ask-name-icount",
+        "turn",
+        "ours-ask-name",
+        "peer-ask-name",
+        "peer",
+        1,
+        2,  # the peer's rounds take a minute under valgrind
+        2 * CONVERSATIONS,
+    ),
+)
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -87,8 +130,35 @@ async def drive(app: Asgi, requests: int, warmup: int = WARMUP) -> None:
         await post(app, webchat_body(counter))
 
 
+async def turn_rounds(side: str, rounds: int, conversations: int = CONVERSATIONS) -> None:
+    """A checked warm-up round, then ``rounds`` more of ``turn-echo`` or ``turn-ask-name``
+    on ``side`` (``ours-…`` through the host API, ``peer-…`` through the peer's adapter)."""
+    from . import scripts
+
+    people = scripts.participants(conversations)
+    who, scenario = side.split("-", 1)
+    if who == "peer":
+        from .peer import bots, worker
+
+        bot = bots.EchoBot() if scenario == "echo" else bots.AskNameBot()
+        adapter = bots.adapter_for(bot)
+        peer_round = worker.echo_round if scenario == "echo" else worker.ask_round
+        for _ in range(rounds + 1):
+            await peer_round(adapter, people)
+        return
+    from .scenarios import turns
+
+    our_round = turns.echo_round if scenario == "echo" else turns.ask_round
+    async with turns.open_host(turns.PACKS / scenario, {}) as host:
+        for _ in range(rounds + 1):
+            await our_round(host, people)
+
+
 async def child(side: str, requests: int, warmup: int = WARMUP) -> None:
     """Build ``side``'s app as its server would and drive it (the process valgrind counts)."""
+    if side in TURN_SIDES:
+        await turn_rounds(side, requests)
+        return
     if side == "bare":
         from .servers.bare_echo import app
 
@@ -118,12 +188,17 @@ def instructions(side: str, requests: int) -> int:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (make bench-icount installs Debian's)")
+    python = sys.executable
+    if side.startswith("peer-"):
+        if not PEER_PYTHON.exists():
+            raise SystemExit(f"peer virtualenv missing ({PEER_PYTHON}); run make bench-icount")
+        python = str(PEER_PYTHON)
     command = [
         valgrind,
         "--tool=cachegrind",
         "--cache-sim=no",
         "--cachegrind-out-file=/dev/null",
-        sys.executable,
+        python,
         "-m",
         "bench.icount",
         "--child",
@@ -138,32 +213,47 @@ def instructions(side: str, requests: int) -> int:
     return int(found.group(1).replace(",", ""))
 
 
+def per_operation(comparison: Comparison, counts: dict[tuple[str, int], int], side: str) -> float:
+    extra = counts[side, comparison.long] - counts[side, comparison.short]
+    return extra / ((comparison.long - comparison.short) * comparison.per_unit)
+
+
+def line(comparison: Comparison, ours: float, theirs: float) -> str:
+    unit = comparison.operation
+    return (
+        f"BENCH {comparison.name} instructions_per_{unit}={ours:.0f} "
+        f"{comparison.label}_instructions_per_{unit}={theirs:.0f} ratio={theirs / ours:.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", nargs=2, metavar=("SIDE", "REQUESTS"))
+    parser.add_argument("--child", nargs=2, metavar=("SIDE", "COUNT"))
     args = parser.parse_args()
     if args.child:
-        side, requests = args.child
-        if side not in SIDES:
-            parser.error(f"SIDE must be one of {', '.join(SIDES)}")
-        import uvloop  # what serve runs on
+        side, count = args.child
+        if side not in SIDES + TURN_SIDES:
+            parser.error(f"SIDE must be one of {', '.join(SIDES + TURN_SIDES)}")
+        if side in SIDES:
+            import uvloop  # what serve runs on
 
-        uvloop.run(child(side, int(requests)))
+            uvloop.run(child(side, int(count)))
+        else:
+            asyncio.run(child(side, int(count)))  # as the turn scenarios run
         return
+    runs = [
+        (comparison, side, count)
+        for comparison in COMPARISONS
+        for side in (comparison.ours, comparison.theirs)
+        for count in (comparison.short, comparison.long)
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:  # counts do not depend on timing
-        runs = {
-            (side, n): pool.submit(instructions, side, n) for side in SIDES for n in (SHORT, LONG)
-        }
-        per_request = {
-            side: (runs[side, LONG].result() - runs[side, SHORT].result()) / (LONG - SHORT)
-            for side in SIDES
-        }
-    ours, bare = per_request["ours"], per_request["bare"]
-    print(
-        f"BENCH http-webchat-icount instructions_per_request={ours:.0f} "
-        f"bare_instructions_per_request={bare:.0f} ratio={bare / ours:.3f}",
-        flush=True,
-    )
+        futures = {(side, count): pool.submit(instructions, side, count) for _, side, count in runs}
+        counts = {key: future.result() for key, future in futures.items()}
+    for comparison in COMPARISONS:
+        ours = per_operation(comparison, counts, comparison.ours)
+        theirs = per_operation(comparison, counts, comparison.theirs)
+        print(line(comparison, ours, theirs), flush=True)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,19 @@ def test_tenants_rounds_spread_turns_over_every_tenant() -> None:
     inputs = round_inputs(tenants=7, turns=7, first=3)
     assert sorted(tenant for tenant, _ in inputs) == [tenant_name(i) for i in range(7)]
     assert len({message.conversation_id for _, message in inputs}) == 7
+
+
+@pytest.mark.parametrize("side", ["ours-echo", "ours-ask-name"])
+async def test_icount_turn_rounds_check_our_replies(side: str) -> None:
+    await icount.turn_rounds(side, rounds=1, conversations=3)
+
+
+def test_icount_lines_divide_the_extra_instructions_by_the_extra_operations() -> None:
+    ask = next(c for c in icount.COMPARISONS if c.name == "turn-ask-name-icount")
+    counts = {("ours-ask-name", 1): 1_000, ("ours-ask-name", 2): 1_000 + 2000 * 600}
+    assert icount.per_operation(ask, counts, "ours-ask-name") == 600
+    line = icount.line(ask, 600.0, 6600.0)
+    assert line == (
+        "BENCH turn-ask-name-icount instructions_per_turn=600 "
+        "peer_instructions_per_turn=6600 ratio=11.000"
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from botbuilder.core.adapters import TestAdapter
+
 from .. import scripts
 from ..common import expect, retained_per_item, summary, timed_rounds, worker_main
 from .bots import AskNameBot, EchoBot, adapter_for, drain, message
@@ -22,37 +24,39 @@ def _rounds(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def echo_round(adapter: TestAdapter, people: list[tuple[str, str]]) -> int:
+    """One echo turn per conversation; the replies checked."""
+    texts = [scripts.echo_text(i) for i in range(len(people))]
+    for (user, conv), text in zip(people, texts, strict=True):
+        await adapter.receive_activity(message(user, conv, text))
+    expect(drain(adapter), [scripts.echo_reply(i) for i in range(len(people))], "echo")
+    return len(people)
+
+
 async def peer_echo(params: dict[str, Any]) -> dict[str, Any]:
     adapter = adapter_for(EchoBot())
     people = scripts.participants(int(params.get("conversations", 1000)))
-
-    async def one_round() -> int:
-        texts = [scripts.echo_text(i) for i in range(len(people))]
-        for (user, conv), text in zip(people, texts, strict=True):
-            await adapter.receive_activity(message(user, conv, text))
-        expect(drain(adapter), [scripts.echo_reply(i) for i in range(len(people))], "echo")
-        return len(people)
-
-    rates = await timed_rounds(one_round, **_rounds(params))
+    rates = await timed_rounds(lambda: echo_round(adapter, people), **_rounds(params))
     return {"turns_per_s": summary(rates), "conversations": len(people)}
+
+
+async def ask_round(adapter: TestAdapter, people: list[tuple[str, str]]) -> int:
+    """Both ask-name turns of every conversation; the replies checked."""
+    for user, conv in people:
+        await adapter.receive_activity(message(user, conv, scripts.ASK_FIRST))
+    asked = drain(adapter)
+    for user, conv in people:
+        await adapter.receive_activity(message(user, conv, scripts.ASK_ANSWER))
+    answered = drain(adapter)
+    expect(asked, [scripts.ASK_PROMPT] * len(people), "ask-name turn 1 replies")
+    expect(answered, [scripts.greeting()] * len(people), "ask-name turn 2 replies")
+    return 2 * len(people)
 
 
 async def peer_ask_name(params: dict[str, Any]) -> dict[str, Any]:
     adapter = adapter_for(AskNameBot())
     people = scripts.participants(int(params.get("conversations", 1000)))
-
-    async def one_round() -> int:
-        for user, conv in people:
-            await adapter.receive_activity(message(user, conv, scripts.ASK_FIRST))
-        asked = drain(adapter)
-        for user, conv in people:
-            await adapter.receive_activity(message(user, conv, scripts.ASK_ANSWER))
-        answered = drain(adapter)
-        expect(asked, [scripts.ASK_PROMPT] * len(people), "ask-name turn 1 replies")
-        expect(answered, [scripts.greeting()] * len(people), "ask-name turn 2 replies")
-        return 2 * len(people)
-
-    rates = await timed_rounds(one_round, **_rounds(params))
+    rates = await timed_rounds(lambda: ask_round(adapter, people), **_rounds(params))
     return {"turns_per_s": summary(rates), "conversations": len(people)}
 
 
