@@ -1,5 +1,5 @@
-"""Instructions per WebChat request and per echo turn, ours vs the comparison: noise-free
-companions to ``http-webchat`` and ``turn-echo``.
+"""Instructions per WebChat request and per echo and ask-name turn, ours vs the comparison:
+noise-free companions to ``http-webchat``, ``turn-echo`` and ``turn-ask-name``.
 
 Timings on a shared VM swing by tens of percent between runs; the number of CPU
 instructions an operation executes does not. ``make bench-icount`` runs each side
@@ -9,9 +9,9 @@ and divides the difference by the extra operations, so start-up and pack loading
 - ``http-webchat-icount``: the requests ``bench/wrk/webchat.lua`` sends, fed straight to the
   ASGI app of ``serve`` and of the bare echo app (no sockets: the server's share is the same
   for both and not counted); ratio = bare ÷ ours, as ``http-webchat``'s throughput ratio.
-- ``turn-echo-icount``: rounds of ``turn-echo`` (1,000 conversations) through our host API
-  and through the peer's ``TestAdapter`` (run with the peer's virtualenv); ratio = peer ÷
-  ours, as ``turn-echo``'s.
+- ``turn-echo-icount``, ``turn-ask-name-icount``: rounds of the scenario (1,000
+  conversations) through our host API and through the peer's ``TestAdapter`` (run with the
+  peer's virtualenv); ratio = peer ÷ ours, as the scenario's.
 
 It is a proxy, not a throughput: it ignores cache misses and system calls. Use it to tell
 whether a change made a path cheaper, and whether a scenario's timed ratio moved because of
@@ -242,13 +242,13 @@ def main() -> None:
             asyncio.run(child(side, int(count)))  # as the turn scenarios run
         return
     runs = [
-        (comparison, side, count)
+        (side, count)
         for comparison in COMPARISONS
         for side in (comparison.ours, comparison.theirs)
         for count in (comparison.short, comparison.long)
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:  # counts do not depend on timing
-        futures = {(side, count): pool.submit(instructions, side, count) for _, side, count in runs}
+        futures = {run: pool.submit(instructions, *run) for run in runs}
         counts = {key: future.result() for key, future in futures.items()}
     for comparison in COMPARISONS:
         ours = per_operation(comparison, counts, comparison.ours)
