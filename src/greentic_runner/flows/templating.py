@@ -67,9 +67,15 @@ def template_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
     Node outputs are addressable by id (``{{ask.payload.city}}``) unless the id collides
     with a reserved root; reserved roots always win.
     """
-    if not state.nodes:  # a turn's first node: no outputs or answers to gather
-        return _first_node_context(state, flow)
     entry = state.entry if state.entry is not None else {}
+    if not state.nodes:  # a turn's first node: no outputs or answers to gather
+        first_state: dict[str, Any] = {
+            "entry": state.entry,
+            "input": state.input,
+            "nodes": {},
+            "redirect_count": state.redirect_count,
+        }
+        return _roots(state, flow, entry, entry, first_state, {})
     answers = collected_answers(state)
     nodes = {node_id: output.to_dict() for node_id, output in state.nodes.items()}
     context: dict[str, Any] = dict(nodes)
@@ -77,43 +83,34 @@ def template_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
         entry_view = {**entry, **answers} if isinstance(entry, dict) else dict(answers)
     else:
         entry_view = entry
-    state_view: dict[str, Any] = dict(answers)
+    state_view = dict(answers)
     state_view.update(
         entry=state.entry,
         input=state.input,
         nodes=nodes,
         redirect_count=state.redirect_count,
     )
-    context.update(
-        {
-            "entry": entry,
-            "in": entry_view,
-            "input": state.input,
-            "prev": state.last_output if state.last_output is not None else {},
-            "node": {node_id: output.payload for node_id, output in state.nodes.items()},
-            "state": state_view,
-            "parameters": flow.parameters,
-            "flow": _flow_view(flow),
-        }
-    )
+    payloads = {node_id: output.payload for node_id, output in state.nodes.items()}
+    context.update(_roots(state, flow, entry, entry_view, state_view, payloads))
     return context
 
 
-def _first_node_context(state: ExecutionState, flow: Flow) -> dict[str, Any]:
-    """:func:`template_context` of a state with no node outputs, in one dict display."""
-    entry = state.entry if state.entry is not None else {}
+def _roots(
+    state: ExecutionState,
+    flow: Flow,
+    entry: Any,
+    entry_view: Any,
+    state_view: dict[str, Any],
+    payloads: dict[str, Any],
+) -> dict[str, Any]:
+    """The reserved roots of a template context, in one dict display."""
     return {
         "entry": entry,
-        "in": entry,
+        "in": entry_view,
         "input": state.input,
         "prev": state.last_output if state.last_output is not None else {},
-        "node": {},
-        "state": {
-            "entry": state.entry,
-            "input": state.input,
-            "nodes": {},
-            "redirect_count": state.redirect_count,
-        },
+        "node": payloads,
+        "state": state_view,
         "parameters": flow.parameters,
         "flow": _flow_view(flow),
     }
