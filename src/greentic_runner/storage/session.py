@@ -326,9 +326,10 @@ class InMemorySessionStore:
         bucket = user_bucket(ctx, user)
         for scope in scopes:
             key = self._waiting_key(ctx, user, bucket, scope)
-            entry = None if key is None else self._live(key)
-            if key is not None and entry is not None:
-                return key, entry.data
+            if key is not None:
+                entry = self._live(key)
+                if entry is not None:
+                    return key, entry.data
         return None
 
     def _waiting_key(

@@ -164,10 +164,10 @@ def rfc3339(value: datetime) -> str:
     return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
 
 
-# ``[second, "YYYY-MM-DDTHH:MM:SS"]`` of the last whole second formatted: channel messages
+# ``(second, "YYYY-MM-DDTHH:MM:SS")`` of the last whole second formatted: channel messages
 # arrive many per second, and building a datetime for each costs more than the rest of the
-# timestamp.
-_LAST_SECOND: list[Any] = [None, ""]
+# timestamp. One tuple, replaced whole, so a reader never pairs one second with another's text.
+_LAST_SECOND: list[tuple[int | None, str]] = [(None, "")]
 
 
 def unix_rfc3339(seconds: float) -> str:
@@ -182,13 +182,13 @@ def unix_rfc3339(seconds: float) -> str:
         micros += 1_000_000
         whole -= 1
     second = int(whole)
-    last = _LAST_SECOND
-    if last[0] != second:
+    cached, prefix = _LAST_SECOND[0]
+    if cached != second:
         prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()
-        last[:] = (second, prefix)
+        _LAST_SECOND[0] = (second, prefix)
     if not micros:
-        return f"{last[1]}+00:00"
-    return f"{last[1]}.{str(micros).zfill(6)}+00:00"  # zfill: 2.5× faster than :06d
+        return f"{prefix}+00:00"
+    return f"{prefix}.{str(micros).zfill(6)}+00:00"  # zfill: 2.5× faster than :06d
 
 
 def normalized_rfc3339(value: str | None) -> str | None:
